@@ -1,0 +1,3 @@
+from seatmeter.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""The Seatmeter server: agent API, admin API, and what sits behind them."""

@@ -1,0 +1,1 @@
+"""People and programs that may use the API: accounts and API tokens."""

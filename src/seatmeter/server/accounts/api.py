@@ -1,0 +1,101 @@
+"""`/api/v1/accounts` and `/api/v1/tokens`: administrators only."""
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Response
+from pydantic import BaseModel, ConfigDict, StrictStr, StringConstraints
+from sqlalchemy import select
+
+from seatmeter.server.accounts import service
+from seatmeter.server.accounts.auth import Admin
+from seatmeter.server.accounts.models import Account, ApiToken
+from seatmeter.server.api.fields import Name
+from seatmeter.server.api.state import Db
+from seatmeter.server.errors import not_found
+
+router = APIRouter(prefix="/api/v1", tags=["accounts and tokens"])
+
+Password = Annotated[StrictStr, StringConstraints(max_length=1000)]
+
+
+class AccountIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name
+    password: Password
+    role: Literal["admin", "viewer"] = "viewer"
+
+
+class TokenIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name
+    scope: Literal["admin", "read", "agent"]
+
+
+@router.get("/accounts")
+def list_accounts(_: Admin, db: Db) -> dict[str, Any]:
+    with db.reading() as session:
+        accounts = session.scalars(select(Account).order_by(Account.id)).all()
+        return {"items": [_account(a) for a in accounts], "next": None}
+
+
+@router.post("/accounts", status_code=201)
+def create_account(body: AccountIn, _: Admin, db: Db) -> dict[str, Any]:
+    with db.writing() as session:
+        return _account(service.create_account(session, body.name, body.password, body.role))
+
+
+@router.delete("/accounts/{account_id}", status_code=204)
+def delete_account(account_id: int, _: Admin, db: Db) -> Response:
+    with db.writing() as session:
+        account = session.get(Account, account_id)
+        if account is None:
+            raise not_found("account", account_id, "GET /api/v1/accounts")
+        session.delete(account)
+    return Response(status_code=204)
+
+
+@router.get("/tokens")
+def list_tokens(_: Admin, db: Db) -> dict[str, Any]:
+    with db.reading() as session:
+        tokens = session.scalars(select(ApiToken).order_by(ApiToken.id)).all()
+        return {"items": [_token(t) for t in tokens], "next": None}
+
+
+@router.post("/tokens", status_code=201)
+def create_token(body: TokenIn, _: Admin, db: Db) -> dict[str, Any]:
+    """The token itself is in this response only; store it now."""
+    with db.writing() as session:
+        record, token = service.create_token(session, body.name, body.scope)
+        return {**_token(record), "token": token}
+
+
+@router.delete("/tokens/{token_id}", status_code=204)
+def revoke_token(token_id: int, _: Admin, db: Db) -> Response:
+    with db.writing() as session:
+        token = session.get(ApiToken, token_id)
+        if token is None:
+            raise not_found("API token", token_id, "GET /api/v1/tokens")
+        session.delete(token)
+    return Response(status_code=204)
+
+
+def _account(account: Account) -> dict[str, Any]:
+    return {
+        "id": account.id,
+        "name": account.name,
+        "role": account.role,
+        "created_at": account.created_at,
+    }
+
+
+def _token(token: ApiToken) -> dict[str, Any]:
+    return {
+        "id": token.id,
+        "name": token.name,
+        "scope": token.scope,
+        "hint": token.hint,
+        "created_at": token.created_at,
+        "last_used_at": token.last_used_at,
+    }

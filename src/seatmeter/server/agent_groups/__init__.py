@@ -1,0 +1,1 @@
+"""Agent groups: which agents monitor, chosen per license server."""

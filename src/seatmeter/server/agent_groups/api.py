@@ -1,0 +1,119 @@
+"""`/api/v1/agent-groups`: the groups, their members and their rules."""
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Response
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from seatmeter.server.accounts.auth import Admin, Reader
+from seatmeter.server.agent_groups import service
+from seatmeter.server.agent_groups.models import AgentGroup
+from seatmeter.server.agent_groups.rules import Rule
+from seatmeter.server.api.fields import (
+    AgentIdList,
+    AgentIdText,
+    Changes,
+    Description,
+    Name,
+)
+from seatmeter.server.api.paging import Page
+from seatmeter.server.api.state import Db
+
+router = APIRouter(prefix="/api/v1/agent-groups", tags=["agent groups"])
+
+
+class GroupIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name
+    description: Description = ""
+    auto_assign_rules: list[Rule] = []
+    agent_ids: AgentIdList = []
+
+
+class GroupChanges(Changes):
+    name: Name | None = None
+    description: Description | None = None
+    auto_assign_rules: list[Rule] | None = None
+
+
+class Members(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    agent_ids: AgentIdList
+
+
+@router.get("")
+def list_groups(_: Reader, db: Db, page: Page = Depends()) -> dict[str, Any]:
+    after = page.after[0] if page.after else 0
+    with db.reading() as session:
+        groups = session.scalars(
+            select(AgentGroup)
+            .options(selectinload(AgentGroup.rules))
+            .where(AgentGroup.id > after)
+            .order_by(AgentGroup.id)
+            .limit(page.limit + 1)
+        ).all()
+        items = service.describe(session, list(groups), members=False)
+    return page.result(items, key=lambda item: [item["id"]])
+
+
+@router.post("", status_code=201)
+def create_group(body: GroupIn, _: Admin, db: Db) -> dict[str, Any]:
+    with db.writing() as session:
+        group = service.create(session, body.name, body.description, body.auto_assign_rules)
+        if body.agent_ids:
+            service.set_members(session, group, body.agent_ids)
+        session.flush()
+        return service.describe(session, [group], members=True)[0]
+
+
+@router.get("/{group_id}")
+def get_group(group_id: int, _: Reader, db: Db) -> dict[str, Any]:
+    with db.reading() as session:
+        group = service.get(session, group_id)
+        return service.describe(session, [group], members=True)[0]
+
+
+@router.patch("/{group_id}")
+def change_group(group_id: int, body: GroupChanges, _: Admin, db: Db) -> dict[str, Any]:
+    with db.writing() as session:
+        group = service.get(session, group_id)
+        service.update(session, group, body.changes())
+        return service.describe(session, [group], members=True)[0]
+
+
+@router.delete("/{group_id}", status_code=204)
+def delete_group(group_id: int, _: Admin, db: Db) -> Response:
+    with db.writing() as session:
+        service.delete(session, service.get(session, group_id))
+    return Response(status_code=204)
+
+
+@router.put("/{group_id}/agents")
+def set_agents(group_id: int, body: Members, _: Admin, db: Db) -> dict[str, Any]:
+    """Make the group's members exactly these agents."""
+    with db.writing() as session:
+        group = service.get(session, group_id)
+        service.set_members(session, group, body.agent_ids)
+        session.flush()
+        return service.describe(session, [group], members=True)[0]
+
+
+@router.post("/{group_id}/agents")
+def add_agents(group_id: int, body: Members, _: Admin, db: Db) -> dict[str, Any]:
+    """Add these agents to the group, keeping its other members."""
+    with db.writing() as session:
+        group = service.get(session, group_id)
+        service.add_members(session, group, body.agent_ids)
+        session.flush()
+        return service.describe(session, [group], members=True)[0]
+
+
+@router.delete("/{group_id}/agents/{agent_id}", status_code=204)
+def remove_agent(group_id: int, agent_id: AgentIdText, _: Admin, db: Db) -> Response:
+    with db.writing() as session:
+        service.remove_member(session, service.get(session, group_id), agent_id)
+    return Response(status_code=204)

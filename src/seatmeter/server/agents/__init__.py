@@ -1,0 +1,1 @@
+"""Agents: enrolment, check-in, and what each agent is told to do."""

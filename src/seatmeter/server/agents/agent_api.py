@@ -1,0 +1,94 @@
+"""`/api/agent/v1`: what workstation agents call, and nothing else does.
+
+Enrolment takes an agent-scope API token; every later call carries the
+agent's own credential, so an agent can only ever write as itself.
+"""
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Request
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, StringConstraints
+
+from seatmeter.server.accounts.auth import AgentId, Enroller
+from seatmeter.server.agents import checkin
+from seatmeter.server.api.fields import AgentIdText
+from seatmeter.server.api.state import Config, Db
+from seatmeter.server.errors import invalid
+from seatmeter.server.sessions import ingestion
+
+router = APIRouter(prefix="/api/agent/v1", tags=["agent API"])
+
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+
+
+class Host(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    hostname: Annotated[Text, StringConstraints(max_length=255)]
+    os: Annotated[Text, StringConstraints(max_length=32)]
+    agent_version: Annotated[Text, StringConstraints(max_length=32)]
+
+
+class Enrolment(Host):
+    agent_id: AgentIdText
+
+
+class Problem(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    code: Annotated[str, StringConstraints(pattern=r"^[a-z0-9_.-]{1,64}$")]
+    message: Annotated[Text, StringConstraints(max_length=1000)]
+    detail: dict[str, str | int | float | bool | None] = Field(default={}, max_length=50)
+
+
+class CheckIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    clock: AwareDatetime = Field(description="the agent's own time when it sent this")
+    hostname: Annotated[Text, StringConstraints(max_length=255)] | None = None
+    os: Annotated[Text, StringConstraints(max_length=32)] | None = None
+    agent_version: Annotated[Text, StringConstraints(max_length=32)] | None = None
+    catalog_revision: StrictInt | None = None
+    problems: list[Problem] = Field(default=[], max_length=100)
+
+
+class EventBatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    # Checked one by one in ingestion, so that errors name the event.
+    events: list[Any]
+
+
+@router.post("/enrol", status_code=201)
+def enrol(body: Enrolment, _: Enroller, db: Db, request: Request) -> dict[str, Any]:
+    host = body.model_dump(exclude={"agent_id"})
+    with db.writing() as session:
+        credential = checkin.enrol(session, body.agent_id, host, _address(request))
+    return {"agent_id": body.agent_id, "credential": credential}
+
+
+@router.post("/check-in")
+def check_in(
+    body: CheckIn, agent_id: AgentId, db: Db, settings: Config, request: Request
+) -> dict[str, Any]:
+    report = body.model_dump()
+    with db.writing() as session:
+        return checkin.check_in(session, agent_id, report, _address(request), settings)
+
+
+@router.post("/session-events")
+def session_events(body: EventBatch, agent_id: AgentId, db: Db, settings: Config) -> dict[str, int]:
+    limit = settings.max_events_per_batch
+    if len(body.events) > limit:
+        raise invalid(
+            "events",
+            f"{len(body.events)} events",
+            f"a batch holds at most {limit} events; send the rest in another batch",
+        )
+    events = ingestion.validate_batch(body.events)
+    with db.writing() as session:
+        return ingestion.ingest(session, agent_id, events)
+
+
+def _address(request: Request) -> str | None:
+    return request.client.host if request.client else None

@@ -1,0 +1,1 @@
+"""The HTTP layer shared by every feature: app, state, paging, limits."""

@@ -1,0 +1,60 @@
+"""The server's ASGI application, assembled from each feature's router."""
+
+from typing import Any
+
+from fastapi import FastAPI
+from sqlalchemy import text
+
+from seatmeter import __version__
+from seatmeter.server import errors
+from seatmeter.server.accounts.api import router as accounts_router
+from seatmeter.server.agent_groups.api import router as agent_groups_router
+from seatmeter.server.agents.agent_api import router as agent_api_router
+from seatmeter.server.agents.api import router as agents_router
+from seatmeter.server.api.limits import BodyLimit
+from seatmeter.server.api.state import Db
+from seatmeter.server.db import Database
+from seatmeter.server.license_servers.api import router as license_servers_router
+from seatmeter.server.secrets import load_box
+from seatmeter.server.sessions.api import router as sessions_router
+from seatmeter.server.settings import Settings
+
+ROUTERS = (
+    agent_api_router,
+    agents_router,
+    agent_groups_router,
+    license_servers_router,
+    sessions_router,
+    accounts_router,
+)
+
+
+def create_app(settings: Settings, database: Database) -> FastAPI:
+    """The app over an already migrated database; it holds no other state."""
+    app = FastAPI(
+        title="Seatmeter",
+        version=__version__,
+        description="How an organisation's Autodesk licenses are really used.",
+    )
+    app.state.settings = settings
+    app.state.database = database
+    app.state.secret_box = load_box(settings)
+    errors.install(app)
+    for router in ROUTERS:
+        app.include_router(router)
+    app.add_api_route("/healthz", healthz, methods=["GET"], tags=["operations"])
+    app.add_api_route("/readyz", readyz, methods=["GET"], tags=["operations"])
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    return app
+
+
+def healthz() -> dict[str, Any]:
+    """The process is up."""
+    return {"status": "ok"}
+
+
+def readyz(db: Db) -> dict[str, Any]:
+    """The process can serve: its database answers."""
+    with db.reading() as session:
+        session.execute(text("SELECT 1"))
+    return {"status": "ready", "database": db.dialect}

@@ -1,0 +1,26 @@
+"""Every model, imported once so the metadata is complete."""
+
+from seatmeter.server.accounts.models import Account, ApiToken
+from seatmeter.server.agent_groups.models import AgentGroup, AutoAssignRule
+from seatmeter.server.agents.models import Agent
+from seatmeter.server.db.base import Base
+from seatmeter.server.entitlements.models import Assignment, CloudUser, ProductPool
+from seatmeter.server.license_servers.models import LicenseServer
+from seatmeter.server.sessions.models import SessionEvent, UsageSession
+
+metadata = Base.metadata
+
+__all__ = [
+    "Account",
+    "Agent",
+    "AgentGroup",
+    "ApiToken",
+    "Assignment",
+    "AutoAssignRule",
+    "CloudUser",
+    "LicenseServer",
+    "ProductPool",
+    "SessionEvent",
+    "UsageSession",
+    "metadata",
+]

@@ -1,0 +1,1 @@
+"""What the team owns: product pools, cloud users and their assignments."""

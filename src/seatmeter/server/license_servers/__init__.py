@@ -1,0 +1,1 @@
+"""License servers: the Autodesk teams Seatmeter reads entitlements from."""

@@ -1,0 +1,107 @@
+"""`/api/v1/license-servers`: the Autodesk teams Seatmeter reads."""
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Response
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    StringConstraints,
+)
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from seatmeter.server.accounts.auth import Admin, Reader
+from seatmeter.server.api.fields import Changes, Name
+from seatmeter.server.api.paging import Page
+from seatmeter.server.api.state import Box, Db
+from seatmeter.server.license_servers import service
+from seatmeter.server.license_servers.models import AUTODESK_API, LicenseServer
+
+router = APIRouter(prefix="/api/v1/license-servers", tags=["license servers"])
+
+TeamId = Annotated[StrictStr, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+Url = Annotated[StrictStr, StringConstraints(max_length=500)]
+ClientId = Annotated[StrictStr, StringConstraints(strip_whitespace=True, max_length=200)]
+Secret = Annotated[StrictStr, StringConstraints(max_length=1000)]
+# At least a minute: Autodesk allows 60 calls a minute per team in all.
+PollInterval = Annotated[StrictInt, Field(ge=60, le=7 * 86_400)]
+GroupIds = Annotated[list[StrictInt], Field(max_length=1000)]
+
+
+class LicenseServerIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name
+    type: Literal["autodesk"] = "autodesk"
+    team_id: TeamId
+    api_base_url: Url = AUTODESK_API
+    client_id: ClientId | None = None
+    client_secret: Secret | None = Field(None, description="write-only")
+    agent_group_ids: GroupIds | None = Field(
+        None, description="left out: the default agent group; [] for none"
+    )
+    poll_interval_s: PollInterval = 900
+    enabled: StrictBool = True
+
+
+class LicenseServerChanges(Changes):
+    nullable = frozenset({"client_id", "client_secret"})
+
+    name: Name | None = None
+    team_id: TeamId | None = None
+    api_base_url: Url | None = None
+    client_id: ClientId | None = None
+    client_secret: Secret | None = Field(None, description="write-only; null clears it")
+    agent_group_ids: GroupIds | None = None
+    poll_interval_s: PollInterval | None = None
+    enabled: StrictBool | None = None
+
+
+@router.get("")
+def list_servers(_: Reader, db: Db, page: Page = Depends()) -> dict[str, Any]:
+    after = page.after[0] if page.after else 0
+    with db.reading() as session:
+        servers = session.scalars(
+            select(LicenseServer)
+            .options(selectinload(LicenseServer.agent_groups))
+            .where(LicenseServer.id > after)
+            .order_by(LicenseServer.id)
+            .limit(page.limit + 1)
+        ).all()
+        items = [service.describe(server) for server in servers]
+    return page.result(items, key=lambda item: [item["id"]])
+
+
+@router.post("", status_code=201)
+def create_server(body: LicenseServerIn, _: Admin, db: Db, box: Box) -> dict[str, Any]:
+    fields = body.model_dump(exclude={"type"})
+    with db.writing() as session:
+        return service.describe(service.create(session, fields, box))
+
+
+@router.get("/{server_id}")
+def get_server(server_id: int, _: Reader, db: Db) -> dict[str, Any]:
+    with db.reading() as session:
+        return service.describe(service.get(session, server_id))
+
+
+@router.patch("/{server_id}")
+def change_server(
+    server_id: int, body: LicenseServerChanges, _: Admin, db: Db, box: Box
+) -> dict[str, Any]:
+    with db.writing() as session:
+        server = service.get(session, server_id)
+        service.update(session, server, body.changes(), box)
+        return service.describe(server)
+
+
+@router.delete("/{server_id}", status_code=204)
+def delete_server(server_id: int, _: Admin, db: Db) -> Response:
+    with db.writing() as session:
+        session.delete(service.get(session, server_id))
+    return Response(status_code=204)

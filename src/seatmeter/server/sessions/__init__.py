@@ -1,0 +1,1 @@
+"""Sessions: one application run by one host user on one host."""

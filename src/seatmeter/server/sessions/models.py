@@ -1,0 +1,61 @@
+from datetime import datetime
+
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from seatmeter.server.db import Base, UTCDateTime, utcnow
+
+SOURCES = ("process", "legacy", "import")
+
+# SQLite only autoincrements a column declared exactly INTEGER.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class UsageSession(Base):
+    """A session: named so as not to be mistaken for a database session."""
+
+    __tablename__ = "sessions"
+    __table_args__ = (
+        UniqueConstraint("agent_id", "agent_session_id"),
+        Index("ix_sessions_started_at", "started_at"),
+        Index("ix_sessions_ended_at", "ended_at"),
+        Index("ix_sessions_hostname", "hostname"),
+        Index("ix_sessions_username", "username"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    agent_id: Mapped[str | None] = mapped_column(ForeignKey("agents.id", ondelete="SET NULL"))
+    # The agent's own key for the session, so its events find the row.
+    agent_session_id: Mapped[str | None] = mapped_column(String(64))
+    # Set on imported sessions, so that importing twice changes nothing.
+    external_id: Mapped[str | None] = mapped_column(String(200), unique=True)
+    hostname: Mapped[str] = mapped_column(String(255))
+    username: Mapped[str] = mapped_column(String(255))
+    application: Mapped[str] = mapped_column(String(100))
+    version: Mapped[str] = mapped_column(String(32))
+    source: Mapped[str] = mapped_column(String(16))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    product_pool_id: Mapped[int | None] = mapped_column(
+        ForeignKey("product_pools.id", ondelete="SET NULL")
+    )
+    cloud_user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("cloud_users.id", ondelete="SET NULL")
+    )
+
+
+class SessionEvent(Base):
+    """One start or stop reported by an agent, kept to make resends no-ops."""
+
+    __tablename__ = "session_events"
+
+    agent_id: Mapped[str] = mapped_column(
+        ForeignKey("agents.id", ondelete="CASCADE"), primary_key=True
+    )
+    event_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    session_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("sessions.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(8))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

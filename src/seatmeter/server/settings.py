@@ -1,0 +1,232 @@
+"""The server's settings, as data: name, type, default, limits and help.
+
+Each setting can come from a flag, an environment variable
+`SEATMETER_<NAME>` or a TOML file (`--config`), in that order of
+precedence, and is checked at start-up with a message that names the
+setting, where the value came from, the value, and what is allowed.
+`docs/settings.md` documents every one; a test keeps the two in step.
+"""
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ENV_PREFIX = "SEATMETER_"
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    kind: type
+    default: Any
+    help: str
+    minimum: int | None = None
+    maximum: int | None = None
+    choices: tuple[str, ...] = ()
+
+
+SETTINGS = (
+    Setting(
+        "data_dir",
+        Path,
+        Path("seatmeter-data"),
+        "Folder for the SQLite database and the encryption key.",
+    ),
+    Setting(
+        "database_url",
+        str,
+        None,
+        "SQLAlchemy URL of the database; empty means SQLite in data_dir. "
+        "PostgreSQL: postgresql+psycopg://user:password@host/database.",
+    ),
+    Setting("host", str, "127.0.0.1", "Address the server listens on."),
+    Setting("port", int, 8470, "TCP port the server listens on.", minimum=1, maximum=65535),
+    Setting(
+        "public_url",
+        str,
+        None,
+        "URL people and Autodesk use to reach this server; empty means the "
+        "URL each request came in on.",
+    ),
+    Setting(
+        "secret_key",
+        str,
+        None,
+        "Key that encrypts Autodesk credentials at rest (Fernet, base64). "
+        "Empty means a key generated once in data_dir/secret.key; give the "
+        "same key to every server process that shares one PostgreSQL.",
+    ),
+    Setting(
+        "max_body_bytes",
+        int,
+        1_048_576,
+        "Largest request body accepted, in bytes.",
+        minimum=1024,
+        maximum=64 * 1_048_576,
+    ),
+    Setting(
+        "max_events_per_batch",
+        int,
+        1000,
+        "Most session events one agent request may carry.",
+        minimum=1,
+        maximum=100_000,
+    ),
+    Setting(
+        "agent_checkin_interval_s",
+        int,
+        60,
+        "Seconds between an agent's check-ins; an agent is offline after two missed ones.",
+        minimum=5,
+        maximum=86_400,
+    ),
+    Setting(
+        "agent_scan_interval_s",
+        int,
+        15,
+        "Seconds between an agent's process scans.",
+        minimum=1,
+        maximum=3600,
+    ),
+    Setting(
+        "legacy_idle_window_s",
+        int,
+        1800,
+        "Seconds without a trackable action after which a pre-2020 "
+        "application stops counting as used.",
+        minimum=60,
+        maximum=86_400,
+    ),
+    Setting(
+        "log_level",
+        str,
+        "info",
+        "How much the server logs.",
+        choices=("debug", "info", "warning", "error"),
+    ),
+)
+
+BY_NAME = {setting.name: setting for setting in SETTINGS}
+
+
+class SettingsError(ValueError):
+    """A setting has a value that cannot be used; the message says why."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The values in force; defaults live in SETTINGS alone (see `load`)."""
+
+    data_dir: Path
+    # Kept out of repr: both may hold a password or a key.
+    database_url: str | None = field(repr=False)
+    host: str
+    port: int
+    public_url: str | None
+    secret_key: str | None = field(repr=False)
+    max_body_bytes: int
+    max_events_per_batch: int
+    agent_checkin_interval_s: int
+    agent_scan_interval_s: int
+    legacy_idle_window_s: int
+    log_level: str
+    # Where each value came from: "flag", "environment", a file, "default".
+    sources: Mapping[str, str] = field(default_factory=dict, compare=False)
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.data_dir / 'seatmeter.db'}"
+
+
+def load(
+    flags: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+    config_file: Path | None = None,
+) -> Settings:
+    """Settings from flags, then environment, then file, then defaults."""
+    environ = os.environ if environ is None else environ
+    config_file = config_file or _config_file_from(environ)
+    layers = [
+        ("flag", {k: v for k, v in (flags or {}).items() if v is not None}),
+        ("environment", _from_environment(environ)),
+        (f"file {config_file}", _from_file(config_file) if config_file else {}),
+    ]
+    values = {setting.name: setting.default for setting in SETTINGS}
+    sources = dict.fromkeys(values, "default")
+    for setting in SETTINGS:
+        for source, layer in layers:
+            if setting.name in layer:
+                values[setting.name] = _check(setting, layer[setting.name], source)
+                sources[setting.name] = source
+                break
+    return Settings(**values, sources=sources)
+
+
+def _config_file_from(environ: Mapping[str, str]) -> Path | None:
+    path = environ.get(ENV_PREFIX + "CONFIG")
+    return Path(path) if path else None
+
+
+def _from_environment(environ: Mapping[str, str]) -> dict[str, str]:
+    names = (setting.name for setting in SETTINGS)
+    return {
+        name: environ[ENV_PREFIX + name.upper()]
+        for name in names
+        if ENV_PREFIX + name.upper() in environ
+    }
+
+
+def _from_file(path: Path) -> dict[str, Any]:
+    try:
+        content = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise SettingsError(f"config file {path}: cannot read it ({error.strerror})") from None
+    except tomllib.TOMLDecodeError as error:
+        raise SettingsError(f"config file {path}: not valid TOML ({error})") from None
+    unknown = sorted(set(content) - set(BY_NAME))
+    if unknown:
+        raise SettingsError(
+            f"config file {path}: unknown setting {unknown[0]!r}; "
+            f"known settings are {', '.join(BY_NAME)}"
+        )
+    return content
+
+
+def _check(setting: Setting, raw: Any, source: str) -> Any:
+    where = f"setting {setting.name} (from {_describe(setting, source)})"
+    if raw == "" and setting.default is None:
+        return None
+    value = _convert(setting, raw, where)
+    if setting.minimum is not None and value < setting.minimum:
+        raise SettingsError(f"{where} is {value}; use a value of at least {setting.minimum}")
+    if setting.maximum is not None and value > setting.maximum:
+        raise SettingsError(f"{where} is {value}; use a value of at most {setting.maximum}")
+    if setting.choices and value not in setting.choices:
+        raise SettingsError(f"{where} is {value!r}; use one of {', '.join(setting.choices)}")
+    return value
+
+
+def _convert(setting: Setting, raw: Any, where: str) -> Any:
+    if setting.kind is int:
+        if isinstance(raw, bool) or not isinstance(raw, int | str):
+            raise SettingsError(f"{where} is {raw!r}; give a whole number")
+        try:
+            return int(raw)
+        except ValueError:
+            raise SettingsError(f"{where} is {raw!r}; give a whole number") from None
+    if not isinstance(raw, str | Path):
+        raise SettingsError(f"{where} is {raw!r}; give text")
+    return setting.kind(raw)
+
+
+def _describe(setting: Setting, source: str) -> str:
+    if source == "environment":
+        return f"environment variable {ENV_PREFIX}{setting.name.upper()}"
+    if source == "flag":
+        return f"flag --{setting.name.replace('_', '-')}"
+    return source
