@@ -160,7 +160,7 @@ def _upsert_sessions(
             insert(UsageSession).returning(UsageSession.agent_session_id, UsageSession.id),
             list(new_rows.values()),
         )
-        known.update({key: row_id for key, row_id in created.tuples() if key})
+        known.update({key: row_id for key, row_id in created if key})
     for key, ended_at in stops.items():
         session.execute(
             update(UsageSession).where(UsageSession.id == known[key]).values(ended_at=ended_at)
@@ -175,7 +175,7 @@ def _known_sessions(session: Session, agent_id: str, keys: list[str]) -> dict[st
             select(UsageSession.agent_session_id, UsageSession.id)
             .where(UsageSession.agent_id == agent_id)
             .where(UsageSession.agent_session_id.in_(keys[start : start + CHUNK]))
-        ).tuples()
+        )
         known.update({key: row_id for key, row_id in rows if key})
     return known
 
