@@ -41,7 +41,7 @@ def create_app(settings: Settings, database: Database) -> FastAPI:
     app.state.secret_box = load_box(settings)
     errors.install(app)
     for router in ROUTERS:
-        app.include_router(router)
+        app.include_router(router, responses=errors.RESPONSES)
     app.add_api_route("/healthz", healthz, methods=["GET"], tags=["operations"])
     app.add_api_route("/readyz", readyz, methods=["GET"], tags=["operations"])
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)

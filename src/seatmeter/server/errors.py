@@ -12,12 +12,39 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from sqlalchemy.exc import IntegrityError, OperationalError
 from starlette.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
 
 MAX_VALUE_CHARS = 60
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="stable; branch on this")
+    message: str = Field(description="for people: the field, the value, what to do")
+    details: list[Any]
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail
+
+
+# Added to every router, so the schema documents the failures too.
+RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorBody, "description": description}
+    for status, description in (
+        (400, "malformed request"),
+        (401, "no valid token"),
+        (403, "token lacks the scope"),
+        (404, "no such object"),
+        (409, "conflicts with stored data"),
+        (413, "body too large"),
+        (422, "a value is invalid"),
+        (503, "database unavailable"),
+    )
+}
 
 
 class ApiError(Exception):

@@ -1,15 +1,17 @@
 """`/api/v1/accounts` and `/api/v1/tokens`: administrators only."""
 
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Response
-from pydantic import BaseModel, ConfigDict, StrictStr, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StrictStr, StringConstraints
 from sqlalchemy import select
 
 from seatmeter.server.accounts import service
 from seatmeter.server.accounts.auth import Admin
 from seatmeter.server.accounts.models import Account, ApiToken
 from seatmeter.server.api.fields import Name
+from seatmeter.server.api.paging import Listing
 from seatmeter.server.api.state import Db
 from seatmeter.server.errors import not_found
 
@@ -33,14 +35,34 @@ class TokenIn(BaseModel):
     scope: Literal["admin", "read", "agent"]
 
 
-@router.get("/accounts")
+class AccountOut(BaseModel):
+    id: int
+    name: str
+    role: Literal["admin", "viewer"]
+    created_at: datetime
+
+
+class TokenOut(BaseModel):
+    id: int
+    name: str
+    scope: Literal["admin", "read", "agent"]
+    hint: str = Field(description="the token's first characters")
+    created_at: datetime
+    last_used_at: datetime | None
+
+
+class NewToken(TokenOut):
+    token: str = Field(description="shown in this response only")
+
+
+@router.get("/accounts", response_model=Listing[AccountOut])
 def list_accounts(_: Admin, db: Db) -> dict[str, Any]:
     with db.reading() as session:
         accounts = session.scalars(select(Account).order_by(Account.id)).all()
         return {"items": [_account(a) for a in accounts], "next": None}
 
 
-@router.post("/accounts", status_code=201)
+@router.post("/accounts", status_code=201, response_model=AccountOut)
 def create_account(body: AccountIn, _: Admin, db: Db) -> dict[str, Any]:
     with db.writing() as session:
         return _account(service.create_account(session, body.name, body.password, body.role))
@@ -56,14 +78,14 @@ def delete_account(account_id: int, _: Admin, db: Db) -> Response:
     return Response(status_code=204)
 
 
-@router.get("/tokens")
+@router.get("/tokens", response_model=Listing[TokenOut])
 def list_tokens(_: Admin, db: Db) -> dict[str, Any]:
     with db.reading() as session:
         tokens = session.scalars(select(ApiToken).order_by(ApiToken.id)).all()
         return {"items": [_token(t) for t in tokens], "next": None}
 
 
-@router.post("/tokens", status_code=201)
+@router.post("/tokens", status_code=201, response_model=NewToken)
 def create_token(body: TokenIn, _: Admin, db: Db) -> dict[str, Any]:
     """The token itself is in this response only; store it now."""
     with db.writing() as session:

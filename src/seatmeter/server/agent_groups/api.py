@@ -1,9 +1,10 @@
 """`/api/v1/agent-groups`: the groups, their members and their rules."""
 
+from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends, Response
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
@@ -18,7 +19,7 @@ from seatmeter.server.api.fields import (
     Description,
     Name,
 )
-from seatmeter.server.api.paging import Page
+from seatmeter.server.api.paging import Listing, Page
 from seatmeter.server.api.state import Db
 
 router = APIRouter(prefix="/api/v1/agent-groups", tags=["agent groups"])
@@ -45,7 +46,22 @@ class Members(BaseModel):
     agent_ids: AgentIdList
 
 
-@router.get("")
+class GroupSummary(BaseModel):
+    id: int
+    name: str
+    description: str
+    is_default: bool = Field(description="selected on new license servers")
+    auto_assign_rules: list[Rule]
+    agent_count: int
+    license_server_ids: list[int] = Field(description="servers that select it")
+    created_at: datetime
+
+
+class Group(GroupSummary):
+    agent_ids: list[str]
+
+
+@router.get("", response_model=Listing[GroupSummary])
 def list_groups(_: Reader, db: Db, page: Page = Depends()) -> dict[str, Any]:
     after = page.after[0] if page.after else 0
     with db.reading() as session:
@@ -60,7 +76,7 @@ def list_groups(_: Reader, db: Db, page: Page = Depends()) -> dict[str, Any]:
     return page.result(items, key=lambda item: [item["id"]])
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, response_model=Group)
 def create_group(body: GroupIn, _: Admin, db: Db) -> dict[str, Any]:
     with db.writing() as session:
         group = service.create(session, body.name, body.description, body.auto_assign_rules)
@@ -70,14 +86,14 @@ def create_group(body: GroupIn, _: Admin, db: Db) -> dict[str, Any]:
         return service.describe(session, [group], members=True)[0]
 
 
-@router.get("/{group_id}")
+@router.get("/{group_id}", response_model=Group)
 def get_group(group_id: int, _: Reader, db: Db) -> dict[str, Any]:
     with db.reading() as session:
         group = service.get(session, group_id)
         return service.describe(session, [group], members=True)[0]
 
 
-@router.patch("/{group_id}")
+@router.patch("/{group_id}", response_model=Group)
 def change_group(group_id: int, body: GroupChanges, _: Admin, db: Db) -> dict[str, Any]:
     with db.writing() as session:
         group = service.get(session, group_id)
@@ -92,7 +108,7 @@ def delete_group(group_id: int, _: Admin, db: Db) -> Response:
     return Response(status_code=204)
 
 
-@router.put("/{group_id}/agents")
+@router.put("/{group_id}/agents", response_model=Group)
 def set_agents(group_id: int, body: Members, _: Admin, db: Db) -> dict[str, Any]:
     """Make the group's members exactly these agents."""
     with db.writing() as session:
@@ -102,7 +118,7 @@ def set_agents(group_id: int, body: Members, _: Admin, db: Db) -> dict[str, Any]
         return service.describe(session, [group], members=True)[0]
 
 
-@router.post("/{group_id}/agents")
+@router.post("/{group_id}/agents", response_model=Group)
 def add_agents(group_id: int, body: Members, _: Admin, db: Db) -> dict[str, Any]:
     """Add these agents to the group, keeping its other members."""
     with db.writing() as session:

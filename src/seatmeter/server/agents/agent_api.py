@@ -4,6 +4,7 @@ Enrolment takes an agent-scope API token; every later call carries the
 agent's own credential, so an agent can only ever write as itself.
 """
 
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Request
@@ -59,7 +60,31 @@ class EventBatch(BaseModel):
     events: list[Any]
 
 
-@router.post("/enrol", status_code=201)
+class Enrolled(BaseModel):
+    agent_id: str
+    credential: str = Field(description="the agent's own bearer credential")
+
+
+class Instructions(BaseModel):
+    """What the agent is to do until its next check-in."""
+
+    agent_id: str
+    monitoring: bool
+    reason: str = Field(description="why it monitors or not, for people")
+    license_server_ids: list[int]
+    scan_interval_s: int
+    checkin_interval_s: int
+    legacy_idle_window_s: int
+    catalog_revision: int | None
+    server_time: datetime
+
+
+class Ingested(BaseModel):
+    accepted: int = Field(description="events stored now")
+    duplicates: int = Field(description="events stored before, ignored")
+
+
+@router.post("/enrol", status_code=201, response_model=Enrolled)
 def enrol(body: Enrolment, _: Enroller, db: Db, request: Request) -> dict[str, Any]:
     host = body.model_dump(exclude={"agent_id"})
     with db.writing() as session:
@@ -67,7 +92,7 @@ def enrol(body: Enrolment, _: Enroller, db: Db, request: Request) -> dict[str, A
     return {"agent_id": body.agent_id, "credential": credential}
 
 
-@router.post("/check-in")
+@router.post("/check-in", response_model=Instructions)
 def check_in(
     body: CheckIn, agent_id: AgentId, db: Db, settings: Config, request: Request
 ) -> dict[str, Any]:
@@ -76,7 +101,7 @@ def check_in(
         return checkin.check_in(session, agent_id, report, _address(request), settings)
 
 
-@router.post("/session-events")
+@router.post("/session-events", response_model=Ingested)
 def session_events(body: EventBatch, agent_id: AgentId, db: Db, settings: Config) -> dict[str, int]:
     limit = settings.max_events_per_batch
     if len(body.events) > limit:

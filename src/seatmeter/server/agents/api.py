@@ -1,9 +1,10 @@
 """`/api/v1/agents`: the agents the server knows, and how they are doing."""
 
-from datetime import timedelta
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Response
+from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -11,7 +12,7 @@ from seatmeter.server.accounts.auth import Admin, Reader
 from seatmeter.server.agent_groups.models import agent_group_members
 from seatmeter.server.agents.models import Agent
 from seatmeter.server.api.fields import AgentIdText
-from seatmeter.server.api.paging import Page
+from seatmeter.server.api.paging import Listing, Page
 from seatmeter.server.api.state import Config, Db
 from seatmeter.server.db import utcnow
 from seatmeter.server.errors import not_found
@@ -21,7 +22,31 @@ router = APIRouter(prefix="/api/v1/agents", tags=["agents"])
 LISTING = "GET /api/v1/agents"
 
 
-@router.get("")
+class ProblemOut(BaseModel):
+    code: str
+    message: str
+    detail: dict[str, Any] = {}
+    since: str = Field(description="when the agent first reported it")
+
+
+class AgentOut(BaseModel):
+    id: str
+    hostname: str
+    os: str
+    version: str
+    ip_address: str | None
+    status: Literal["online", "offline"] = Field(
+        description="online when seen within two check-in intervals"
+    )
+    monitoring: bool = Field(description="what it was told at its last check-in")
+    first_seen: datetime
+    last_seen: datetime | None
+    clock_offset_s: float = Field(description="server clock minus agent clock")
+    group_ids: list[int]
+    problems: list[ProblemOut]
+
+
+@router.get("", response_model=Listing[AgentOut])
 def list_agents(
     _: Reader,
     db: Db,
@@ -45,7 +70,7 @@ def list_agents(
     return page.result(items, key=lambda item: [item["id"]])
 
 
-@router.get("/{agent_id}")
+@router.get("/{agent_id}", response_model=AgentOut)
 def get_agent(agent_id: AgentIdText, _: Reader, db: Db, settings: Config) -> dict[str, Any]:
     with db.reading() as session:
         agent = session.get(Agent, agent_id)

@@ -6,11 +6,14 @@ while rows are added, and reading page N costs the same as page 1.
 
 import base64
 import json
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from fastapi import Query
+from pydantic import BaseModel, Field
 
 from seatmeter.server.errors import invalid
+
+Item = TypeVar("Item")
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
@@ -50,3 +53,10 @@ def decode(cursor: str) -> list[Any]:
             "is not a cursor this API gave out; pass the previous page's `next` unchanged",
         )
     return key
+
+
+class Listing(BaseModel, Generic[Item]):
+    """The shape of every list the API returns."""
+
+    items: list[Item]
+    next: str | None = Field(description="pass as `cursor` for the next page")

@@ -1,5 +1,6 @@
 """`/api/v1/license-servers`: the Autodesk teams Seatmeter reads."""
 
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Response
@@ -17,7 +18,7 @@ from sqlalchemy.orm import selectinload
 
 from seatmeter.server.accounts.auth import Admin, Reader
 from seatmeter.server.api.fields import Changes, Name
-from seatmeter.server.api.paging import Page
+from seatmeter.server.api.paging import Listing, Page
 from seatmeter.server.api.state import Box, Db
 from seatmeter.server.license_servers import service
 from seatmeter.server.license_servers.models import AUTODESK_API, LicenseServer
@@ -62,7 +63,25 @@ class LicenseServerChanges(Changes):
     enabled: StrictBool | None = None
 
 
-@router.get("")
+class LicenseServerOut(BaseModel):
+    id: int
+    name: str
+    type: Literal["autodesk"]
+    team_id: str
+    api_base_url: str
+    client_id: str | None
+    has_client_secret: bool = Field(description="the secret itself is write-only")
+    authorized: bool = Field(description="an administrator has given OAuth consent")
+    agent_group_ids: list[int]
+    poll_interval_s: int
+    enabled: bool
+    status: Literal["never", "up", "down", "unauthorized"]
+    last_sync_at: datetime | None
+    last_error: str | None
+    created_at: datetime
+
+
+@router.get("", response_model=Listing[LicenseServerOut])
 def list_servers(_: Reader, db: Db, page: Page = Depends()) -> dict[str, Any]:
     after = page.after[0] if page.after else 0
     with db.reading() as session:
@@ -77,20 +96,20 @@ def list_servers(_: Reader, db: Db, page: Page = Depends()) -> dict[str, Any]:
     return page.result(items, key=lambda item: [item["id"]])
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, response_model=LicenseServerOut)
 def create_server(body: LicenseServerIn, _: Admin, db: Db, box: Box) -> dict[str, Any]:
     fields = body.model_dump(exclude={"type"})
     with db.writing() as session:
         return service.describe(service.create(session, fields, box))
 
 
-@router.get("/{server_id}")
+@router.get("/{server_id}", response_model=LicenseServerOut)
 def get_server(server_id: int, _: Reader, db: Db) -> dict[str, Any]:
     with db.reading() as session:
         return service.describe(service.get(session, server_id))
 
 
-@router.patch("/{server_id}")
+@router.patch("/{server_id}", response_model=LicenseServerOut)
 def change_server(
     server_id: int, body: LicenseServerChanges, _: Admin, db: Db, box: Box
 ) -> dict[str, Any]:

@@ -1,14 +1,14 @@
 """`/api/v1/sessions`: sessions as stored, newest first, with filters."""
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import AwareDatetime
+from pydantic import AwareDatetime, BaseModel, Field
 from sqlalchemy import Select, and_, func, or_, select
 
 from seatmeter.server.accounts.auth import Reader
-from seatmeter.server.api.paging import Page
+from seatmeter.server.api.paging import Listing, Page
 from seatmeter.server.api.state import Db
 from seatmeter.server.db import utcnow
 from seatmeter.server.errors import invalid
@@ -17,7 +17,21 @@ from seatmeter.server.sessions.models import UsageSession
 router = APIRouter(prefix="/api/v1/sessions", tags=["sessions"])
 
 
-@router.get("")
+class SessionOut(BaseModel):
+    id: int
+    agent_id: str | None = Field(description="null for imported sessions")
+    hostname: str
+    username: str = Field(description="the host user, e.g. CORP\\jdoe")
+    application: str
+    version: str = Field(description="the release, e.g. 2024")
+    started_at: datetime
+    ended_at: datetime | None = Field(description="null while running")
+    duration_s: float = Field(description="up to now while running")
+    source: Literal["process", "legacy", "import"]
+    product_pool_id: int | None = Field(description="the pool it was attributed to")
+
+
+@router.get("", response_model=Listing[SessionOut])
 def list_sessions(
     _: Reader,
     db: Db,
