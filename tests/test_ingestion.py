@@ -148,9 +148,7 @@ def test_session_filters_and_paging(admin, tokens):
     for number in range(5):
         start = T0 + timedelta(hours=number)
         batch.append(event(number, f"s-{number}", started_at=start.isoformat()))
-    batch.append(
-        event(9, "s-0", kind="stop", ended_at=(T0 + timedelta(minutes=30)).isoformat())
-    )
+    batch.append(event(9, "s-0", kind="stop", ended_at=(T0 + timedelta(minutes=30)).isoformat()))
     send(admin, credential, batch)
 
     first = admin.get("/api/v1/sessions?limit=2").json()
