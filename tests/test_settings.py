@@ -86,9 +86,17 @@ def test_file_errors_name_the_file_and_key(tmp_path):
 
 
 def test_secrets_stay_out_of_repr():
-    settings = load(
-        flags={"secret_key": "k3y", "database_url": "postgresql://u:pw@h/d"}, environ={}
-    )
+    key = "Vf4cFqU8dCXZpVbBM9yVQ0m7mJ6m9fC4b7tX1ZlqZ8Y="
+    url = "postgresql+psycopg://u:hunter2@h/d"
+    settings = load(flags={"secret_key": key, "database_url": url}, environ={})
 
-    assert "k3y" not in repr(settings)
-    assert "pw" not in repr(settings)
+    assert key not in repr(settings)
+    assert "hunter2" not in repr(settings)
+
+
+def test_a_bad_database_url_hides_its_password():
+    with pytest.raises(SettingsError) as raised:
+        load(flags={"database_url": "mysql://u:hunter2@h/d"}, environ={})
+
+    assert "hunter2" not in str(raised.value)
+    assert "sqlite or postgresql" in str(raised.value)

@@ -38,14 +38,8 @@ class SecretBox:
 
 def load_box(settings: Settings) -> SecretBox:
     if settings.secret_key:
-        try:
-            return SecretBox(settings.secret_key.encode())
-        except ValueError:
-            raise SettingsError(
-                "setting secret_key is not a Fernet key (32 url-safe base64 "
-                "bytes); make one with: python -c 'from cryptography.fernet "
-                "import Fernet; print(Fernet.generate_key().decode())'"
-            ) from None
+        # Its form was checked when the settings were loaded.
+        return SecretBox(settings.secret_key.encode())
     return SecretBox(_key_from_file(settings.data_dir / KEY_FILE))
 
 
@@ -53,14 +47,18 @@ def _key_from_file(path: Path) -> bytes:
     if path.exists():
         return path.read_bytes().strip()
     path.parent.mkdir(parents=True, exist_ok=True)
-    key = Fernet.generate_key()
-    # O_EXCL: if two processes race to create the key, one of them wins
-    # and the other reads the winner's key instead of writing its own.
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return path.read_bytes().strip()
+    # Written aside, then linked into place: link fails if the name exists,
+    # so when two processes race, both end up with the one winner's key,
+    # and neither can read a half-written file.
+    draft = path.with_name(f".{path.name}.{os.getpid()}")
+    fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as file:
-        file.write(key)
-    log.info("generated a new encryption key in %s", path)
-    return key
+        file.write(Fernet.generate_key())
+    try:
+        os.link(draft, path)
+        log.info("generated a new encryption key in %s", path)
+    except FileExistsError:
+        pass
+    finally:
+        draft.unlink()
+    return path.read_bytes().strip()

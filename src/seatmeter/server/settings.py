@@ -7,9 +7,10 @@ setting, where the value came from, the value, and what is allowed.
 `docs/settings.md` documents every one; a test keeps the two in step.
 """
 
+import base64
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,8 @@ class Setting:
     minimum: int | None = None
     maximum: int | None = None
     choices: tuple[str, ...] = ()
+    # Returns what is wrong with a value, or None when it is usable.
+    check: Callable[[Any], str | None] | None = None
 
 
 SETTINGS = (
@@ -41,6 +44,7 @@ SETTINGS = (
         None,
         "SQLAlchemy URL of the database; empty means SQLite in data_dir. "
         "PostgreSQL: postgresql+psycopg://user:password@host/database.",
+        check=lambda url: _database_url_problem(url),
     ),
     Setting("host", str, "127.0.0.1", "Address the server listens on."),
     Setting("port", int, 8470, "TCP port the server listens on.", minimum=1, maximum=65535),
@@ -58,6 +62,7 @@ SETTINGS = (
         "Key that encrypts Autodesk credentials at rest (Fernet, base64). "
         "Empty means a key generated once in data_dir/secret.key; give the "
         "same key to every server process that shares one PostgreSQL.",
+        check=lambda key: _fernet_key_problem(key),
     ),
     Setting(
         "max_body_bytes",
@@ -208,7 +213,45 @@ def _check(setting: Setting, raw: Any, source: str) -> Any:
         raise SettingsError(f"{where} is {value}; use a value of at most {setting.maximum}")
     if setting.choices and value not in setting.choices:
         raise SettingsError(f"{where} is {value!r}; use one of {', '.join(setting.choices)}")
+    problem = setting.check(value) if setting.check else None
+    if problem:
+        raise SettingsError(f"{where} {problem}")
     return value
+
+
+def _database_url_problem(url: str) -> str | None:
+    # Imported here: reading settings should not cost a database stack.
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    example = "postgresql+psycopg://user:password@host/database"
+    try:
+        parsed = make_url(url)
+        parsed.get_dialect()
+    except ArgumentError:
+        # Unparsable, so no password can be found in it to hide.
+        return f"is {url!r}, not a database URL; give one such as {example}"
+    except NoSuchModuleError:
+        shown = parsed.render_as_string(hide_password=True)
+        return f"is {shown!r}, an unknown driver; give a URL such as {example}"
+    if parsed.get_backend_name() not in ("sqlite", "postgresql"):
+        shown = parsed.render_as_string(hide_password=True)
+        return f"is {shown!r}; Seatmeter runs on sqlite or postgresql"
+    return None
+
+
+def _fernet_key_problem(key: str) -> str | None:
+    try:
+        decoded = base64.urlsafe_b64decode(key.encode())
+    except ValueError:
+        decoded = b""
+    if len(decoded) != 32:
+        return (
+            "is not a Fernet key (32 url-safe base64 bytes); make one with: "
+            "python -c 'from cryptography.fernet import Fernet; "
+            "print(Fernet.generate_key().decode())'"
+        )
+    return None
 
 
 def _convert(setting: Setting, raw: Any, where: str) -> Any:
