@@ -7,13 +7,14 @@ Nothing internal (stack traces, SQL, versions) ever reaches a response.
 """
 
 import logging
+import math
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from starlette.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
@@ -47,9 +48,15 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-class ApiError(Exception):
+class ApiError(HTTPException):
+    """A failure the request caused, as the API reports it.
+
+    An HTTPException underneath, because FastAPI lets only those through
+    untouched while it reads a request body.
+    """
+
     def __init__(self, status: int, code: str, message: str, details: Any = None) -> None:
-        super().__init__(message)
+        super().__init__(status_code=status, detail=message)
         self.status = status
         self.code = code
         self.message = message
@@ -66,7 +73,7 @@ def not_found(kind: str, identifier: object, listing: str) -> ApiError:
 
 def invalid(field: str, value: object, problem: str) -> ApiError:
     """A 422 about one field of the request."""
-    detail = {"field": field, "value": value, "problem": problem}
+    detail = {"field": field, "value": _plain(value), "problem": problem}
     return ApiError(
         422,
         "invalid_value",
@@ -89,6 +96,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(IntegrityError, _integrity_error)
     app.add_exception_handler(OperationalError, _database_unavailable)
+    app.add_exception_handler(DataError, _unstorable)
     app.add_exception_handler(Exception, _unexpected)
 
 
@@ -151,6 +159,17 @@ async def _integrity_error(_request: Request, error: Exception) -> JSONResponse:
     )
 
 
+async def _unstorable(_request: Request, error: Exception) -> JSONResponse:
+    # A backstop: request models should have refused the value already.
+    log.warning("database refused a value: %s", str(error).splitlines()[0])
+    return respond(
+        422,
+        "invalid_value",
+        "a value in the request cannot be stored (a number too large or "
+        "text the database refuses); check the values and send again",
+    )
+
+
 async def _database_unavailable(_request: Request, error: Exception) -> JSONResponse:
     log.warning("database unavailable: %s", str(error).splitlines()[0])
     return respond(503, "database_unavailable", "the database cannot be reached; try again shortly")
@@ -169,10 +188,13 @@ def _dotted(location: list[str]) -> str:
 
 
 def _plain(value: Any) -> Any:
-    """A value safe to echo: JSON-able and short."""
-    if value is None or isinstance(value, bool | int | float):
+    """A value safe to echo: JSON-able, valid UTF-8 and short."""
+    if value is None or isinstance(value, bool | int):
+        return value
+    if isinstance(value, float) and math.isfinite(value):
         return value
     text = value if isinstance(value, str) else repr(value)
+    text = text.encode("utf-8", "backslashreplace").decode("utf-8")
     return text if len(text) <= MAX_VALUE_CHARS else text[:MAX_VALUE_CHARS] + "…"
 
 

@@ -4,33 +4,30 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Response
-from pydantic import BaseModel, ConfigDict, Field, StrictStr, StringConstraints
+from pydantic import BaseModel, Field, StrictStr, StringConstraints
 from sqlalchemy import select
 
 from seatmeter.server.accounts import service
 from seatmeter.server.accounts.auth import Admin
 from seatmeter.server.accounts.models import Account, ApiToken
-from seatmeter.server.api.fields import Name
+from seatmeter.server.api.fields import Body, Name, RowId
 from seatmeter.server.api.paging import Listing
+from seatmeter.server.api.routing import StrictRoute
 from seatmeter.server.api.state import Db
 from seatmeter.server.errors import not_found
 
-router = APIRouter(prefix="/api/v1", tags=["accounts and tokens"])
+router = APIRouter(prefix="/api/v1", tags=["accounts and tokens"], route_class=StrictRoute)
 
 Password = Annotated[StrictStr, StringConstraints(max_length=1000)]
 
 
-class AccountIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class AccountIn(Body):
     name: Name
     password: Password
     role: Literal["admin", "viewer"] = "viewer"
 
 
-class TokenIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class TokenIn(Body):
     name: Name
     scope: Literal["admin", "read", "agent"]
 
@@ -69,7 +66,7 @@ def create_account(body: AccountIn, _: Admin, db: Db) -> dict[str, Any]:
 
 
 @router.delete("/accounts/{account_id}", status_code=204)
-def delete_account(account_id: int, _: Admin, db: Db) -> Response:
+def delete_account(account_id: RowId, _: Admin, db: Db) -> Response:
     with db.writing() as session:
         account = session.get(Account, account_id)
         if account is None:
@@ -94,7 +91,7 @@ def create_token(body: TokenIn, _: Admin, db: Db) -> dict[str, Any]:
 
 
 @router.delete("/tokens/{token_id}", status_code=204)
-def revoke_token(token_id: int, _: Admin, db: Db) -> Response:
+def revoke_token(token_id: RowId, _: Admin, db: Db) -> Response:
     with db.writing() as session:
         token = session.get(ApiToken, token_id)
         if token is None:

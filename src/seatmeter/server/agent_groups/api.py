@@ -4,7 +4,7 @@ from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
@@ -15,23 +15,24 @@ from seatmeter.server.agent_groups.rules import Rule
 from seatmeter.server.api.fields import (
     AgentIdList,
     AgentIdText,
+    Body,
     Changes,
     Description,
     Name,
+    RowId,
 )
 from seatmeter.server.api.paging import Listing, Page
+from seatmeter.server.api.routing import StrictRoute
 from seatmeter.server.api.state import Db
 
-router = APIRouter(prefix="/api/v1/agent-groups", tags=["agent groups"])
+router = APIRouter(prefix="/api/v1/agent-groups", tags=["agent groups"], route_class=StrictRoute)
 
 
-class GroupIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class GroupIn(Body):
     name: Name
     description: Description = ""
-    auto_assign_rules: list[Rule] = []
-    agent_ids: AgentIdList = []
+    auto_assign_rules: list[Rule] = Field(default=[])
+    agent_ids: AgentIdList = Field(default=[])
 
 
 class GroupChanges(Changes):
@@ -40,9 +41,7 @@ class GroupChanges(Changes):
     auto_assign_rules: list[Rule] | None = None
 
 
-class Members(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class Members(Body):
     agent_ids: AgentIdList
 
 
@@ -87,14 +86,14 @@ def create_group(body: GroupIn, _: Admin, db: Db) -> dict[str, Any]:
 
 
 @router.get("/{group_id}", response_model=Group)
-def get_group(group_id: int, _: Reader, db: Db) -> dict[str, Any]:
+def get_group(group_id: RowId, _: Reader, db: Db) -> dict[str, Any]:
     with db.reading() as session:
         group = service.get(session, group_id)
         return service.describe(session, [group], members=True)[0]
 
 
 @router.patch("/{group_id}", response_model=Group)
-def change_group(group_id: int, body: GroupChanges, _: Admin, db: Db) -> dict[str, Any]:
+def change_group(group_id: RowId, body: GroupChanges, _: Admin, db: Db) -> dict[str, Any]:
     with db.writing() as session:
         group = service.get(session, group_id)
         service.update(session, group, body.changes())
@@ -102,14 +101,14 @@ def change_group(group_id: int, body: GroupChanges, _: Admin, db: Db) -> dict[st
 
 
 @router.delete("/{group_id}", status_code=204)
-def delete_group(group_id: int, _: Admin, db: Db) -> Response:
+def delete_group(group_id: RowId, _: Admin, db: Db) -> Response:
     with db.writing() as session:
         service.delete(session, service.get(session, group_id))
     return Response(status_code=204)
 
 
 @router.put("/{group_id}/agents", response_model=Group)
-def set_agents(group_id: int, body: Members, _: Admin, db: Db) -> dict[str, Any]:
+def set_agents(group_id: RowId, body: Members, _: Admin, db: Db) -> dict[str, Any]:
     """Make the group's members exactly these agents."""
     with db.writing() as session:
         group = service.get(session, group_id)
@@ -119,7 +118,7 @@ def set_agents(group_id: int, body: Members, _: Admin, db: Db) -> dict[str, Any]
 
 
 @router.post("/{group_id}/agents", response_model=Group)
-def add_agents(group_id: int, body: Members, _: Admin, db: Db) -> dict[str, Any]:
+def add_agents(group_id: RowId, body: Members, _: Admin, db: Db) -> dict[str, Any]:
     """Add these agents to the group, keeping its other members."""
     with db.writing() as session:
         group = service.get(session, group_id)
@@ -129,7 +128,7 @@ def add_agents(group_id: int, body: Members, _: Admin, db: Db) -> dict[str, Any]
 
 
 @router.delete("/{group_id}/agents/{agent_id}", status_code=204)
-def remove_agent(group_id: int, agent_id: AgentIdText, _: Admin, db: Db) -> Response:
+def remove_agent(group_id: RowId, agent_id: AgentIdText, _: Admin, db: Db) -> Response:
     with db.writing() as session:
         service.remove_member(session, service.get(session, group_id), agent_id)
     return Response(status_code=204)

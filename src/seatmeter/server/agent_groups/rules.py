@@ -10,14 +10,14 @@ import ipaddress
 from fnmatch import fnmatchcase
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import model_validator
+
+from seatmeter.server.api.fields import Body
 
 OPERATING_SYSTEMS = ("windows", "linux", "macos")
 
 
-class Rule(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class Rule(Body):
     kind: Literal["all", "hostname", "os", "network"]
     value: str | None = None
 

@@ -8,23 +8,22 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Request
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from seatmeter.server.accounts.auth import AgentId, Enroller
 from seatmeter.server.agents import checkin
-from seatmeter.server.api.fields import AgentIdText
+from seatmeter.server.api.fields import AgentIdText, AgentTime, Body, Revision
+from seatmeter.server.api.routing import StrictRoute
 from seatmeter.server.api.state import Config, Db
 from seatmeter.server.errors import invalid
 from seatmeter.server.sessions import ingestion
 
-router = APIRouter(prefix="/api/agent/v1", tags=["agent API"])
+router = APIRouter(prefix="/api/agent/v1", tags=["agent API"], route_class=StrictRoute)
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 
 
-class Host(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class Host(Body):
     hostname: Annotated[Text, StringConstraints(max_length=255)]
     os: Annotated[Text, StringConstraints(max_length=32)]
     agent_version: Annotated[Text, StringConstraints(max_length=32)]
@@ -34,22 +33,18 @@ class Enrolment(Host):
     agent_id: AgentIdText
 
 
-class Problem(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class Problem(Body):
     code: Annotated[str, StringConstraints(pattern=r"^[a-z0-9_.-]{1,64}$")]
     message: Annotated[Text, StringConstraints(max_length=1000)]
     detail: dict[str, str | int | float | bool | None] = Field(default={}, max_length=50)
 
 
-class CheckIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    clock: AwareDatetime = Field(description="the agent's own time when it sent this")
+class CheckIn(Body):
+    clock: AgentTime = Field(description="the agent's own time when it sent this")
     hostname: Annotated[Text, StringConstraints(max_length=255)] | None = None
     os: Annotated[Text, StringConstraints(max_length=32)] | None = None
     agent_version: Annotated[Text, StringConstraints(max_length=32)] | None = None
-    catalog_revision: StrictInt | None = None
+    catalog_revision: Revision | None = None
     problems: list[Problem] = Field(default=[], max_length=100)
 
 

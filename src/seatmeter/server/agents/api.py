@@ -11,14 +11,15 @@ from sqlalchemy.orm import Session
 from seatmeter.server.accounts.auth import Admin, Reader
 from seatmeter.server.agent_groups.models import agent_group_members
 from seatmeter.server.agents.models import Agent
-from seatmeter.server.api.fields import AgentIdText
+from seatmeter.server.api.fields import MAX_ID, AgentIdText
 from seatmeter.server.api.paging import Listing, Page
+from seatmeter.server.api.routing import StrictRoute
 from seatmeter.server.api.state import Config, Db
 from seatmeter.server.db import utcnow
 from seatmeter.server.errors import not_found
 from seatmeter.server.settings import Settings
 
-router = APIRouter(prefix="/api/v1/agents", tags=["agents"])
+router = APIRouter(prefix="/api/v1/agents", tags=["agents"], route_class=StrictRoute)
 LISTING = "GET /api/v1/agents"
 
 
@@ -53,7 +54,7 @@ def list_agents(
     settings: Config,
     page: Page = Depends(),
     hostname: str | None = Query(None, max_length=255, description="exact, any case"),
-    agent_group_id: int | None = None,
+    agent_group_id: int | None = Query(None, ge=1, le=MAX_ID),
 ) -> dict[str, Any]:
     query = select(Agent).order_by(Agent.id).limit(page.limit + 1)
     if page.after:

@@ -6,7 +6,6 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Response
 from pydantic import (
     BaseModel,
-    ConfigDict,
     Field,
     StrictBool,
     StrictInt,
@@ -17,13 +16,16 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from seatmeter.server.accounts.auth import Admin, Reader
-from seatmeter.server.api.fields import Changes, Name
+from seatmeter.server.api.fields import Body, Changes, IdList, Name, RowId
 from seatmeter.server.api.paging import Listing, Page
+from seatmeter.server.api.routing import StrictRoute
 from seatmeter.server.api.state import Box, Db
 from seatmeter.server.license_servers import service
 from seatmeter.server.license_servers.models import AUTODESK_API, LicenseServer
 
-router = APIRouter(prefix="/api/v1/license-servers", tags=["license servers"])
+router = APIRouter(
+    prefix="/api/v1/license-servers", tags=["license servers"], route_class=StrictRoute
+)
 
 TeamId = Annotated[StrictStr, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
 Url = Annotated[StrictStr, StringConstraints(max_length=500)]
@@ -31,19 +33,16 @@ ClientId = Annotated[StrictStr, StringConstraints(strip_whitespace=True, max_len
 Secret = Annotated[StrictStr, StringConstraints(max_length=1000)]
 # At least a minute: Autodesk allows 60 calls a minute per team in all.
 PollInterval = Annotated[StrictInt, Field(ge=60, le=7 * 86_400)]
-GroupIds = Annotated[list[StrictInt], Field(max_length=1000)]
 
 
-class LicenseServerIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class LicenseServerIn(Body):
     name: Name
     type: Literal["autodesk"] = "autodesk"
     team_id: TeamId
     api_base_url: Url = AUTODESK_API
     client_id: ClientId | None = None
     client_secret: Secret | None = Field(None, description="write-only")
-    agent_group_ids: GroupIds | None = Field(
+    agent_group_ids: IdList | None = Field(
         None, description="left out: the default agent group; [] for none"
     )
     poll_interval_s: PollInterval = 900
@@ -58,7 +57,7 @@ class LicenseServerChanges(Changes):
     api_base_url: Url | None = None
     client_id: ClientId | None = None
     client_secret: Secret | None = Field(None, description="write-only; null clears it")
-    agent_group_ids: GroupIds | None = None
+    agent_group_ids: IdList | None = None
     poll_interval_s: PollInterval | None = None
     enabled: StrictBool | None = None
 
@@ -104,14 +103,14 @@ def create_server(body: LicenseServerIn, _: Admin, db: Db, box: Box) -> dict[str
 
 
 @router.get("/{server_id}", response_model=LicenseServerOut)
-def get_server(server_id: int, _: Reader, db: Db) -> dict[str, Any]:
+def get_server(server_id: RowId, _: Reader, db: Db) -> dict[str, Any]:
     with db.reading() as session:
         return service.describe(service.get(session, server_id))
 
 
 @router.patch("/{server_id}", response_model=LicenseServerOut)
 def change_server(
-    server_id: int, body: LicenseServerChanges, _: Admin, db: Db, box: Box
+    server_id: RowId, body: LicenseServerChanges, _: Admin, db: Db, box: Box
 ) -> dict[str, Any]:
     with db.writing() as session:
         server = service.get(session, server_id)
@@ -120,7 +119,7 @@ def change_server(
 
 
 @router.delete("/{server_id}", status_code=204)
-def delete_server(server_id: int, _: Admin, db: Db) -> Response:
+def delete_server(server_id: RowId, _: Admin, db: Db) -> Response:
     with db.writing() as session:
         session.delete(service.get(session, server_id))
     return Response(status_code=204)

@@ -9,12 +9,13 @@ from sqlalchemy import Select, and_, func, or_, select
 
 from seatmeter.server.accounts.auth import Reader
 from seatmeter.server.api.paging import Listing, Page
+from seatmeter.server.api.routing import StrictRoute
 from seatmeter.server.api.state import Db
 from seatmeter.server.db import utcnow
 from seatmeter.server.errors import invalid
 from seatmeter.server.sessions.models import UsageSession
 
-router = APIRouter(prefix="/api/v1/sessions", tags=["sessions"])
+router = APIRouter(prefix="/api/v1/sessions", tags=["sessions"], route_class=StrictRoute)
 
 
 class SessionOut(BaseModel):

@@ -12,12 +12,12 @@ import logging
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, ValidationError, model_validator
+from pydantic import ConfigDict, ValidationError, model_validator
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from seatmeter.server.agents.models import Agent
-from seatmeter.server.api.fields import AgentIdText
+from seatmeter.server.api.fields import AgentIdText, AgentTime, Body
 from seatmeter.server.errors import ApiError, describe_problem
 from seatmeter.server.sessions.models import SessionEvent, UsageSession
 
@@ -28,8 +28,8 @@ CLOCK_TOLERANCE_S = 2.0
 CHUNK = 500
 
 
-class Event(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+class Event(Body):
+    model_config = ConfigDict(str_strip_whitespace=True)
 
     event_id: AgentIdText
     session_id: AgentIdText
@@ -39,8 +39,8 @@ class Event(BaseModel):
     application: str
     version: str
     source: Literal["process", "legacy"]
-    started_at: AwareDatetime
-    ended_at: AwareDatetime | None = None
+    started_at: AgentTime
+    ended_at: AgentTime | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> "Event":
