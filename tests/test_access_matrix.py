@@ -18,6 +18,8 @@ from fastapi.routing import iter_route_contexts
 from fastapi.testclient import TestClient
 from httpx import Response
 
+from seatmeter.agent.catalog import load_packaged
+
 # The callers: nobody, an API token of each scope, and an enrolled agent.
 NOBODY = "nobody"
 AGENT_TOKEN = "agent token"
@@ -172,6 +174,12 @@ def session_event(stage: Stage) -> dict[str, Any]:
     return {"events": [event]}
 
 
+def newer_catalog(_stage: Stage) -> dict[str, Any]:
+    document = load_packaged().as_document()
+    document["revision"] += 1
+    return document
+
+
 def members(stage: Stage) -> dict[str, Any]:
     return {"agent_ids": [stage.agent_id]}
 
@@ -227,6 +235,10 @@ ENDPOINTS = (
     Endpoint("DELETE", "/api/v1/license-servers/{server_id}"),
     # Sessions.
     Endpoint("GET", "/api/v1/sessions"),
+    # The product catalog agents match processes with.
+    Endpoint("GET", "/api/v1/catalog"),
+    Endpoint("PUT", "/api/v1/catalog", newer_catalog),
+    Endpoint("GET", "/api/agent/v1/catalog"),
     # Accounts and tokens.
     Endpoint("GET", "/api/v1/accounts"),
     Endpoint(

@@ -18,6 +18,7 @@ from fastapi.routing import iter_route_contexts
 from fastapi.testclient import TestClient
 from httpx import Response
 
+from seatmeter.agent.catalog import load_packaged
 from seatmeter.server.settings import Settings
 
 ENROL = "/api/agent/v1/enrol"
@@ -32,6 +33,7 @@ SERVERS = "/api/v1/license-servers"
 SERVER = "/api/v1/license-servers/{server_id}"
 ACCOUNTS = "/api/v1/accounts"
 TOKENS = "/api/v1/tokens"
+CATALOG = "/api/v1/catalog"
 
 AGENT_ID = "agent-1"
 UNKNOWN = 999_999
@@ -229,6 +231,7 @@ BODIES: tuple[tuple[str, str, Any], ...] = (
     ("PATCH", SERVER, {"enabled": False}),
     ("POST", ACCOUNTS, NEW_ACCOUNT),
     ("POST", TOKENS, NEW_TOKEN),
+    ("PUT", CATALOG, lambda _stage: newer_catalog()),
 )
 TOO_LARGE = {"status": 413, "code": "body_too_large"}
 NAME_TAKEN = {"status": 409, "code": "name_taken"}
@@ -665,6 +668,31 @@ def path_cases() -> list[Case]:
     ]
 
 
+def newer_catalog(**changes: Any) -> dict[str, Any]:
+    document = load_packaged().as_document()
+    return {**document, "revision": document["revision"] + 1, **changes}
+
+
+def catalog_cases() -> list[Case]:
+    case = cases_for("PUT", CATALOG)
+    current = load_packaged().revision
+    broken_pattern = newer_catalog()
+    broken_pattern["applications"][0]["release_pattern"] = "(unclosed"
+    return [
+        case(
+            "revision not newer",
+            newer_catalog(revision=current),
+            "revision",
+            str(current),
+            status=409,
+            code="stale_revision",
+        ),
+        case("revision negative", newer_catalog(revision=-1), "revision", "-1"),
+        case("no applications", newer_catalog(applications=None), "applications"),
+        case("release_pattern not a regex", broken_pattern, "release_pattern", "(unclosed"),
+    ]
+
+
 CASES = [
     *generic_cases(),
     *enrol_cases(),
@@ -674,6 +702,7 @@ CASES = [
     *member_cases(),
     *server_cases(),
     *account_and_token_cases(),
+    *catalog_cases(),
     *path_cases(),
 ]
 

@@ -13,6 +13,7 @@ from seatmeter.server.agents.agent_api import router as agent_api_router
 from seatmeter.server.agents.api import router as agents_router
 from seatmeter.server.api.limits import BodyLimit
 from seatmeter.server.api.state import Db
+from seatmeter.server.catalogs.api import router as catalogs_router
 from seatmeter.server.db import Database
 from seatmeter.server.license_servers.api import router as license_servers_router
 from seatmeter.server.secrets import load_box
@@ -26,6 +27,7 @@ ROUTERS = (
     license_servers_router,
     sessions_router,
     accounts_router,
+    catalogs_router,
 )
 
 

@@ -14,6 +14,7 @@ from seatmeter.server.accounts.credentials import (
 from seatmeter.server.agent_groups import service as groups
 from seatmeter.server.agents import monitoring
 from seatmeter.server.agents.models import Agent
+from seatmeter.server.catalogs import service as catalogs
 from seatmeter.server.db import utcnow
 from seatmeter.server.settings import Settings
 
@@ -84,7 +85,7 @@ def check_in(
         "scan_interval_s": settings.agent_scan_interval_s,
         "checkin_interval_s": settings.agent_checkin_interval_s,
         "legacy_idle_window_s": settings.legacy_idle_window_s,
-        "catalog_revision": None,
+        "catalog_revision": catalogs.current_revision(session),
         "server_time": now,
     }
 

@@ -3,6 +3,7 @@
 from seatmeter.server.accounts.models import Account, ApiToken
 from seatmeter.server.agent_groups.models import AgentGroup, AutoAssignRule
 from seatmeter.server.agents.models import Agent
+from seatmeter.server.catalogs.models import ProductCatalog
 from seatmeter.server.db.base import Base
 from seatmeter.server.entitlements.models import Assignment, CloudUser, ProductPool
 from seatmeter.server.license_servers.models import LicenseServer
@@ -19,6 +20,7 @@ __all__ = [
     "AutoAssignRule",
     "CloudUser",
     "LicenseServer",
+    "ProductCatalog",
     "ProductPool",
     "SessionEvent",
     "UsageSession",

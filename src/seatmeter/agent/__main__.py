@@ -1,0 +1,3 @@
+from seatmeter.agent.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""The product catalog agents match processes with, pushed by revision."""
