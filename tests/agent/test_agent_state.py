@@ -126,10 +126,18 @@ def test_record_with_a_bad_session_stores_nothing(
             [event("e1")],
             opened=[session("good"), session("bad", **bad)],
             closed=["old"],
+            values={"idle": {"1:2.000": 3.0}},
         )
 
     assert ids(state.take(10)) == ["e0"]
     assert [item.session_id for item in state.open_sessions()] == ["old"]
+    assert state.get("idle") is None
+
+
+def test_record_stores_values_with_the_events(state: AgentState) -> None:
+    state.record([event("e1")], values={"idle": {"1:2.000": 3.0}})
+
+    assert state.get("idle") == {"1:2.000": 3.0}
 
 
 def test_record_failing_midway_stores_nothing(

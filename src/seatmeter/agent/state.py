@@ -22,7 +22,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import astuple, dataclass, fields
 from pathlib import Path
@@ -114,9 +114,12 @@ class AgentState:
         events: Sequence[dict[str, Any]],
         opened: Sequence[OpenSession] = (),
         closed: Sequence[str] = (),
+        values: Mapping[str, Any] | None = None,
     ) -> None:
-        """Store events, opened sessions and closed ones: all or nothing."""
+        """Store events, opened sessions, closed ones and stored values:
+        all or nothing."""
         rows = [(_event_id(event), json.dumps(event)) for event in events]
+        stored = [(key, json.dumps(value)) for key, value in (values or {}).items()]
 
         with self._transaction() as db:
             # A repeated event id is a resend of the same event: keep one.
@@ -139,6 +142,9 @@ class AgentState:
             db.executemany(
                 "DELETE FROM open_sessions WHERE session_id = ?",
                 [(session_id,) for session_id in closed],
+            )
+            db.executemany(
+                "INSERT OR REPLACE INTO stored_values (key, value) VALUES (?, ?)", stored
             )
 
     def touch(

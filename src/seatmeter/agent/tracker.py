@@ -107,8 +107,7 @@ class Tracker:
         closed = [s.session_id for s in self._open.values()]
         self._open.clear()
         self._idle.clear()
-        self.state.record(events, closed=closed)
-        self.state.put(IDLE_KEY, {})
+        self.state.record(events, closed=closed, values={IDLE_KEY: {}})
         return events
 
     def consent_missing(self, now: float) -> list[Seen]:
@@ -180,10 +179,11 @@ class Tracker:
         Open sessions are rewritten each scan so that their last-seen time
         survives a crash: recovery closes them at that time.
         """
-        if events or self._open or closed:
-            self.state.record(events, opened=list(self._open.values()), closed=closed)
-        if self._idle != idle_before:
-            self.state.put(IDLE_KEY, self._idle)
+        # Idle legacy runs are stored with the sessions they came from: a
+        # crash between the two would restart a session already reported.
+        idle = {IDLE_KEY: self._idle} if self._idle != idle_before else None
+        if events or self._open or closed or idle:
+            self.state.record(events, opened=list(self._open.values()), closed=closed, values=idle)
         for event in events:
             log.debug("%s %s for %s", event["kind"], event["application"], event["username"])
 
