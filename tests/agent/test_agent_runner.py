@@ -174,3 +174,38 @@ def test_a_newer_catalog_from_the_server_is_used_and_kept(server, state, tmp_pat
 
     assert agent.catalog.revision == newer["revision"]
     assert agent_for(server, state, tmp_path).catalog.revision == newer["revision"]
+
+
+def test_an_empty_outbox_is_not_polled_between_scans(server, state, tmp_path):
+    agent = agent_for(server, state, tmp_path)
+
+    agent.send(1_800_000_000.0)
+
+    assert agent._due["send"] == 1_800_000_000.0 + agent.interval("scan_interval_s")
+    assert server.calls == []
+
+
+def test_an_event_too_large_for_any_batch_is_set_aside(server, state, tmp_path):
+    agent = agent_for(server, state, tmp_path)
+    state.record([event(0)])
+    server.session_events = lambda _body: httpx.Response(413, json={})  # type: ignore[method-assign]
+
+    for _ in range(12):
+        agent.send(1_800_000_000.0)
+
+    assert agent.batch_size == 1
+    assert state.depth() == 0
+    assert [p["code"] for p in agent.problems.current()] == ["events_rejected"]
+
+
+def test_a_refused_enrolment_token_backs_off_instead_of_storming(server, state, tmp_path):
+    agent = agent_for(server, state, tmp_path)
+    state.record([event(0)])
+    server.enrol = lambda _body: httpx.Response(401, json={})  # type: ignore[method-assign]
+
+    for second in range(10):
+        agent.tick(1_800_000_000.0 + second)
+
+    # Backing off doubles the wait: at most 5 tries in 10 s, not one a tick.
+    assert server.calls.count("/api/agent/v1/enrol") <= 5
+    assert "enrolment token" in state.get("status")["reason"]

@@ -60,18 +60,22 @@ def test_no_answer_is_unreachable():
 
 def test_settings_flag_beats_environment_beats_file(tmp_path):
     file = tmp_path / "agent.toml"
-    file.write_text('server = "https://file"\nbatch_size = 50\nscan_interval_s = 30\n')
+    file.write_text('server = "https://file"\nbatch_size = 50\nscan_interval_override_s = 30\n')
     environ = {"SEATMETER_AGENT_SERVER": "https://env", "SEATMETER_AGENT_BATCH_SIZE": "70"}
 
     loaded = config.load({"server": "https://flag"}, environ=environ, file=file)
 
-    assert (loaded.server, loaded.batch_size, loaded.scan_interval_s) == ("https://flag", 70, 30)
+    assert (loaded.server, loaded.batch_size, loaded.scan_interval_override_s) == (
+        "https://flag",
+        70,
+        30,
+    )
 
 
 @pytest.mark.parametrize(
     ("flags", "environ", "message"),
     [
-        ({"scan_interval_s": "-1"}, {}, "scan_interval_s (from flag) is '-1'"),
+        ({"scan_interval_override_s": "-1"}, {}, "scan_interval_override_s (from flag) is '-1'"),
         ({}, {"SEATMETER_AGENT_BATCH_SIZE": "many"}, "batch_size (from environment) is 'many'"),
     ],
 )

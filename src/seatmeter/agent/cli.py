@@ -103,12 +103,14 @@ def _parser() -> argparse.ArgumentParser:
             command.add_argument("--server", help="URL of the Seatmeter server")
             command.add_argument("--token", help="agent-scope token, to enrol")
             command.add_argument("--ca-bundle", help="CA certificates to verify the server")
-            command.add_argument("--scan-interval", dest="scan_interval_s", type=float)
-            command.add_argument("--checkin-interval", dest="checkin_interval_s", type=float)
+            command.add_argument("--scan-interval", dest="scan_interval_override_s", type=float)
+            command.add_argument(
+                "--checkin-interval", dest="checkin_interval_override_s", type=float
+            )
     return parser
 
 
 def _flags(arguments: argparse.Namespace) -> dict[str, Any]:
     names = ("state_dir", "log_level", "server", "token", "ca_bundle",
-             "scan_interval_s", "checkin_interval_s")  # fmt: skip
+             "scan_interval_override_s", "checkin_interval_override_s")  # fmt: skip
     return {name: getattr(arguments, name, None) for name in names}

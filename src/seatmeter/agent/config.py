@@ -6,6 +6,7 @@ few settings here can come from flags, environment variables
 """
 
 import os
+import ssl
 import sys
 import tomllib
 from dataclasses import dataclass, fields
@@ -26,19 +27,25 @@ class AgentConfig:
     state_dir: Path = Path()
     ca_bundle: str | None = None
     # Overrides of the server's intervals, for tests and troubleshooting.
-    scan_interval_s: float | None = None
-    checkin_interval_s: float | None = None
+    # Named apart from the server's own settings, whose environment
+    # variables (SEATMETER_AGENT_SCAN_INTERVAL_S) would otherwise collide.
+    scan_interval_override_s: float | None = None
+    checkin_interval_override_s: float | None = None
     max_outbox_events: int = 100_000
     batch_size: int = 500
     log_level: str = "info"
 
     @property
-    def verify(self) -> bool | str:
-        return self.ca_bundle or True
+    def verify(self) -> bool | ssl.SSLContext:
+        """Certificates are always verified; a CA bundle adds a private CA."""
+        if not self.ca_bundle:
+            return True
+        return ssl.create_default_context(cafile=self.ca_bundle)
 
 
-NUMBERS = {"scan_interval_s": float, "checkin_interval_s": float,
+NUMBERS = {"scan_interval_override_s": float, "checkin_interval_override_s": float,
            "max_outbox_events": int, "batch_size": int}  # fmt: skip
+LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
 def default_state_dir() -> Path:
@@ -92,6 +99,15 @@ def _from_file(path: Path) -> dict[str, Any]:
 def _convert(name: str, value: Any, source: str) -> Any:
     if name == "state_dir":
         return Path(value)
+    if name == "log_level" and str(value) not in LOG_LEVELS:
+        raise ConfigError(
+            f"log_level (from {source}) is {value!r}; use one of {', '.join(LOG_LEVELS)}"
+        )
+    if name == "ca_bundle" and not Path(str(value)).is_file():
+        raise ConfigError(
+            f"ca_bundle (from {source}) is {value!r}, which is not a file; "
+            "give the path of a PEM file of CA certificates"
+        )
     kind = NUMBERS.get(name)
     if kind is None:
         return str(value)

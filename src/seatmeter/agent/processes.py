@@ -102,8 +102,14 @@ def _owner(process: psutil.Process) -> str:
 
 def _path_and_arguments(process: psutil.Process) -> tuple[str | None, list[str] | None]:
     """Path and command line help matching but are not essential: a
-    process we may not inspect is still matched by its name."""
+    process we may not inspect is still matched by its name. Each is read
+    on its own, since systems may refuse one and allow the other."""
     try:
-        return process.exe(), process.cmdline()
+        exe = process.exe()
     except psutil.AccessDenied:
-        return None, None
+        exe = None
+    try:
+        cmdline = process.cmdline()
+    except psutil.AccessDenied:
+        cmdline = None
+    return exe, cmdline

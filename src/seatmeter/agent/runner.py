@@ -28,6 +28,7 @@ from seatmeter.agent.uplink import (
     BatchRejected,
     BatchTooLarge,
     CredentialRefused,
+    EnrolmentRefused,
     ServerUnreachable,
     Uplink,
 )
@@ -39,6 +40,8 @@ log = logging.getLogger(__name__)
 DEFAULTS = {"scan_interval_s": 15, "checkin_interval_s": 60, "legacy_idle_window_s": 1800}
 BACKOFF_FIRST_S = 2.0
 BACKOFF_CAP_S = 300.0
+# Then back to the loop, so that a stop request is never kept waiting.
+BATCHES_PER_TURN = 20
 
 
 class Agent:
@@ -69,7 +72,7 @@ class Agent:
         return bool(self.instructions.get("monitoring"))
 
     def interval(self, name: str) -> float:
-        override = getattr(self.config, name, None)
+        override = getattr(self.config, name.removesuffix("_s") + "_override_s", None)
         return float(override or self.instructions.get(name) or DEFAULTS[name])
 
     def run(self, stop: threading.Event) -> None:
@@ -98,13 +101,16 @@ class Agent:
             if self.monitoring:
                 self.scan(now)
             self._due["scan"] = now + self.interval("scan_interval_s")
-        if now >= self._due["send"] and self.state.depth():
+        if now >= self._due["send"]:
             self.send(now)
 
     def check_in(self, now: float) -> None:
         try:
             credential = self._credential()
             told = self.uplink.check_in(credential, self._report(now))
+        except EnrolmentRefused as error:
+            self._reachability(True, str(error))
+            return
         except CredentialRefused as error:
             log.warning("the server refused this agent's credential (%s); enrolling again", error)
             self.state.put("credential", None)
@@ -123,36 +129,51 @@ class Agent:
         )
 
     def send(self, now: float) -> None:
-        """Send the oldest waiting events until none are left or it fails."""
-        while batch := self.state.take(self.batch_size):
-            try:
-                self.uplink.send(self._credential(), batch)
-            except ServerUnreachable as error:
-                self._back_off(now, str(error))
+        """Send the oldest waiting events, a few batches at a time.
+
+        An empty outbox is looked at again at the next scan, not sooner:
+        the scan is what fills it.
+        """
+        self._due["send"] = now + self.interval("scan_interval_s")
+        for _ in range(BATCHES_PER_TURN):
+            batch = self.state.take(self.batch_size)
+            if not batch or not self._send_one(now, batch):
                 return
-            except CredentialRefused:
+        self._due["send"] = now
+
+    def _send_one(self, now: float, batch: list[dict[str, Any]]) -> bool:
+        """True when the batch left the outbox, one way or another."""
+        try:
+            self.uplink.send(self._credential(), batch)
+        except CredentialRefused as error:
+            if not isinstance(error, EnrolmentRefused):
                 self.state.put("credential", None)
-                return
-            except BatchRejected as error:
-                if not error.event_ids:
-                    self._back_off(now, str(error))
-                    return
-                self._set_aside(error)
-                continue
-            except BatchTooLarge:
-                self.batch_size = max(1, self.batch_size // 2)
-                continue
-            self.state.accept([event["event_id"] for event in batch])
-            self._failures = 0
+            self._back_off(now, str(error))
+            return False
+        except ServerUnreachable as error:
+            self._back_off(now, str(error))
+            return False
+        except BatchRejected as error:
+            if not error.event_ids:
+                self._back_off(now, str(error))
+                return False
+            self._set_aside(error.event_ids, str(error))
+            return True
+        except BatchTooLarge as error:
+            if self.batch_size == 1:
+                self._set_aside([batch[0]["event_id"]], str(error))
+            self.batch_size = max(1, self.batch_size // 2)
+            return True
+        self.state.accept([event["event_id"] for event in batch])
+        self._failures = 0
+        return True
 
     def _follow(self, now: float, told: dict[str, Any]) -> None:
         was = self.monitoring
         self.instructions = told
         self.state.put("instructions", told)
-        if told.get("monitoring") != was:
-            log.info(
-                "monitoring %s: %s", "on" if told.get("monitoring") else "off", told.get("reason")
-            )
+        if self.monitoring != was:
+            log.info("monitoring %s: %s", "on" if self.monitoring else "off", told.get("reason"))
             if was:
                 self.tracker.stop_all(now)
             self._due["scan"] = now
@@ -214,13 +235,13 @@ class Agent:
         self._due["send"] = now + delay * random.uniform(0.5, 1.0)
         log.debug("sending failed (%s); next try in %.0f s", reason, delay)
 
-    def _set_aside(self, error: BatchRejected) -> None:
+    def _set_aside(self, event_ids: list[str], reason: str) -> None:
         # A batch the server refuses would be refused forever: keep the bad
         # events for inspection, report them, and let the others through.
-        for event_id in error.event_ids:
-            self.state.reject(event_id, str(error))
-        self.problems.rejected(len(error.event_ids), str(error))
-        log.warning("the server refused %d event(s): %s", len(error.event_ids), error)
+        for event_id in event_ids:
+            self.state.reject(event_id, reason)
+        self.problems.rejected(len(event_ids), reason)
+        log.warning("the server refused %d event(s): %s", len(event_ids), reason)
 
     def _identity(self) -> str:
         agent_id = self.state.get("agent_id")

@@ -7,6 +7,7 @@ tests can drive every branch without a network.
 """
 
 import logging
+import ssl
 from typing import Any
 
 import httpx
@@ -28,6 +29,10 @@ class CredentialRefused(UplinkError):
     """The server does not accept the credential: enrol again."""
 
 
+class EnrolmentRefused(CredentialRefused):
+    """The server does not accept the enrolment token: a person must act."""
+
+
 class BatchRejected(UplinkError):
     """The server refused the batch because of these events, for good."""
 
@@ -44,7 +49,7 @@ class Uplink:
     def __init__(
         self,
         server: str,
-        verify: bool | str = True,
+        verify: bool | ssl.SSLContext = True,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.server = server.rstrip("/")
@@ -58,7 +63,13 @@ class Uplink:
 
     def enrol(self, token: str, agent_id: str, host: dict[str, str]) -> str:
         body = {"agent_id": agent_id, **host}
-        answer = self._post("/api/agent/v1/enrol", token, body)
+        try:
+            answer = self._post("/api/agent/v1/enrol", token, body)
+        except CredentialRefused as error:
+            raise EnrolmentRefused(
+                f"the server refused the enrolment token ({error}); give the agent "
+                "an agent-scope token: seatmeter token create --scope agent"
+            ) from None
         credential: str = answer["credential"]
         return credential
 
@@ -97,13 +108,19 @@ def _answer(response: httpx.Response) -> dict[str, Any]:
     message = f"HTTP {response.status_code}: {error.get('message', response.reason_phrase)}"
     if response.status_code == 401:
         raise CredentialRefused(message)
-    if response.status_code == 413:
+    if response.status_code == 413 or _names_field(error, "events"):
         raise BatchTooLarge(message)
     if response.status_code == 422 and error.get("code") == "invalid_event":
         ids = [d.get("event_id") for d in error.get("details", []) if d.get("event_id")]
         raise BatchRejected(message, list(dict.fromkeys(ids)))
     # Anything else (5xx, 429, a proxy's error page) may pass: retry later.
     raise ServerUnreachable(message)
+
+
+def _names_field(error: dict[str, Any], field: str) -> bool:
+    """The server's "too many events in one batch" is a 422 on `events`."""
+    details = error.get("details") or []
+    return any(isinstance(d, dict) and d.get("field") == field for d in details)
 
 
 def _error_of(response: httpx.Response) -> dict[str, Any]:

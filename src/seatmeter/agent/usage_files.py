@@ -25,6 +25,8 @@ def finder(
     def latest_action(process: Seen, since: float) -> float | None:
         patterns = catalog.usage_file_patterns(process.application, process.release)
         places = folders_of(process.username)
+        if not places:
+            return None
         newest = None
         for pattern in patterns:
             for path in glob.glob(_fill(pattern, places), recursive=True):
@@ -49,6 +51,9 @@ def user_folders(username: str) -> dict[str, str]:
             "programdata": os.environ.get("PROGRAMDATA", f"{drive}\\ProgramData"),
         }
     home = str(Path("~" + name).expanduser())
+    if home.startswith("~"):
+        # No such user here (or a bare uid): nowhere to look.
+        return {}
     return {
         "home": home,
         "appdata": f"{home}/.config",

@@ -24,8 +24,8 @@ log = logging.getLogger(__name__)
 def enrol(session: Session, agent_id: str, host: dict[str, str], ip_address: str | None) -> str:
     """Register the agent, or re-register it, and return a new credential.
 
-    Re-enrolment replaces the old credential: an agent that lost its state
-    folder comes back under the same id with its groups and history.
+    Re-enrolment replaces the old credential: an agent whose credential
+    was refused comes back under its id, with its groups and history.
     """
     credential = new_token(AGENT_CREDENTIAL_PREFIX)
     agent = session.get(Agent, agent_id, with_for_update=True)
