@@ -8,10 +8,11 @@ few settings here can come from flags, environment variables
 import os
 import ssl
 import sys
-import tomllib
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
+
+from seatmeter import settings_file
 
 ENV_PREFIX = "SEATMETER_AGENT_"
 
@@ -81,19 +82,7 @@ def _from_environment(environ: dict[str, str]) -> dict[str, str]:
 
 
 def _from_file(path: Path) -> dict[str, Any]:
-    try:
-        content = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as error:
-        raise ConfigError(f"config file {path}: cannot read it ({error.strerror})") from None
-    except tomllib.TOMLDecodeError as error:
-        raise ConfigError(f"config file {path}: not valid TOML ({error})") from None
-    known = {field.name for field in fields(AgentConfig)}
-    unknown = sorted(set(content) - known)
-    if unknown:
-        raise ConfigError(
-            f"config file {path}: unknown setting {unknown[0]!r}; known: {', '.join(sorted(known))}"
-        )
-    return content
+    return settings_file.read(path, (f.name for f in fields(AgentConfig)), ConfigError)
 
 
 def _convert(name: str, value: Any, source: str) -> Any:

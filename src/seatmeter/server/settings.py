@@ -9,11 +9,12 @@ setting, where the value came from, the value, and what is allowed.
 
 import base64
 import os
-import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from seatmeter import settings_file
 
 ENV_PREFIX = "SEATMETER_"
 
@@ -187,19 +188,7 @@ def _from_environment(environ: Mapping[str, str]) -> dict[str, str]:
 
 
 def _from_file(path: Path) -> dict[str, Any]:
-    try:
-        content = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as error:
-        raise SettingsError(f"config file {path}: cannot read it ({error.strerror})") from None
-    except tomllib.TOMLDecodeError as error:
-        raise SettingsError(f"config file {path}: not valid TOML ({error})") from None
-    unknown = sorted(set(content) - set(BY_NAME))
-    if unknown:
-        raise SettingsError(
-            f"config file {path}: unknown setting {unknown[0]!r}; "
-            f"known settings are {', '.join(BY_NAME)}"
-        )
-    return content
+    return settings_file.read(path, BY_NAME, SettingsError)
 
 
 def _check(setting: Setting, raw: Any, source: str) -> Any:
