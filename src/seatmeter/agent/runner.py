@@ -120,6 +120,9 @@ class Agent:
             return
         self._reachability(True, "")
         self._follow(now, told)
+        # The server is back: whatever waits goes now, not after the back-off.
+        self._failures = 0
+        self._due["send"] = now
 
     def scan(self, now: float) -> None:
         found = processes.scan(self.catalog)
