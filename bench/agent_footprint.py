@@ -19,9 +19,7 @@ on an error or Ctrl-C, and on Linux even if this script is killed.
 """
 
 import argparse
-import ctypes
 import os
-import platform
 import shutil
 import signal
 import socket
@@ -33,9 +31,9 @@ import time
 from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
-from typing import IO
 
 import psutil
+from common import clean_environment, describe_machine, spawn, stop
 
 from seatmeter.agent import processes
 from seatmeter.agent.catalog import load_packaged
@@ -71,7 +69,7 @@ def main() -> None:
         tmp = Path(tempfile.mkdtemp(prefix="seatmeter-bench-"))
         stack.callback(shutil.rmtree, tmp, ignore_errors=True)
         children: Children = []
-        stack.callback(_stop, children)
+        stack.callback(stop, children)
 
         print("\n".join(describe_machine()))
         start_background(arguments.processes, children)
@@ -84,20 +82,6 @@ def main() -> None:
         print("\n".join(agent_footprint(tmp, children)))
 
 
-def describe_machine() -> list[str]:
-    memory = psutil.virtual_memory().total / MIB / 1024
-    physical = psutil.cpu_count(logical=False)
-    return [
-        f"cpu:     {_cpu_model()}, {os.cpu_count()} logical cores ({physical or '?'} physical)",
-        f"memory:  {memory:.1f} GiB",
-        f"os:      {platform.platform()}",
-        f"python:  {platform.python_version()} ({sys.executable})",
-        f"psutil:  {psutil.__version__}",
-        f"user:    uid {os.getuid()}"
-        + (" (root: every process is readable)" if os.getuid() == 0 else ""),
-    ]
-
-
 def start_background(count: int, children: Children) -> None:
     """Cheap processes that only fill the process table."""
     sleep = shutil.which("sleep")
@@ -105,7 +89,7 @@ def start_background(count: int, children: Children) -> None:
         sys.exit("agent_footprint: needs the `sleep` program")
     # Each is listed as soon as it starts, so that Ctrl-C midway stops it.
     for _ in range(count):
-        children.append(_spawn([sleep, str(LIFETIME_S)]))
+        children.append(spawn([sleep, str(LIFETIME_S)]))
 
 
 def start_fake_applications(tmp: Path, children: Children) -> None:
@@ -117,13 +101,13 @@ def start_fake_applications(tmp: Path, children: Children) -> None:
     to the code, so `/product C3D` is harmless to Python.
     """
     interpreter = Path(os.path.realpath(sys.executable))
-    environment = {**_clean_environment(), "PYTHONHOME": sys.base_prefix}
+    environment = {**clean_environment(), "PYTHONHOME": sys.base_prefix}
     for place, switches in FAKE_APPLICATIONS.items():
         executable = tmp / "Autodesk" / place
         executable.parent.mkdir(parents=True)
         shutil.copy2(interpreter, executable)
         command = [str(executable), "-c", SLEEP_FOREVER, *switches]
-        children.append(_spawn(command, environment))
+        children.append(spawn(command, environment))
 
 
 def measure_scans(rounds: int) -> dict[str, list[float]]:
@@ -178,7 +162,7 @@ def agent_footprint(tmp: Path, children: Children) -> list[str]:
     port = _closed_port()
     folders = {"agent, monitoring": tmp / "monitoring", "agent, not monitoring": tmp / "idle"}
     bare = [sys.executable, "-c", f"import psutil; {SLEEP_FOREVER}"]
-    runs = {"bare interpreter": _spawn(bare, _clean_environment())}
+    runs = {"bare interpreter": spawn(bare, clean_environment())}
     children.append(runs["bare interpreter"])
     for name, folder in folders.items():
         runs[name] = start_agent(folder, port, monitoring=name == "agent, monitoring")
@@ -231,7 +215,7 @@ def start_agent(state_dir: Path, port: int, monitoring: bool) -> subprocess.Pope
     ]  # fmt: skip
     # The child keeps its own copy of the file; this one can close.
     with (state_dir / "agent.log").open("wb") as log:
-        return _spawn(command, _clean_environment(), stderr=log)
+        return spawn(command, clean_environment(), stderr=log)
 
 
 def footprint_table(before: dict[str, Sample], after: dict[str, Sample]) -> list[str]:
@@ -267,45 +251,6 @@ def footprint_table(before: dict[str, Sample], after: dict[str, Sample]) -> list
 
 
 # Helpers
-
-
-def _spawn(
-    command: list[str],
-    environment: dict[str, str] | None = None,
-    stderr: int | IO[bytes] = subprocess.DEVNULL,
-) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        command,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=stderr,
-        env=environment,
-        preexec_fn=_die_with_parent if sys.platform == "linux" else None,
-    )
-
-
-def _die_with_parent() -> None:
-    # Linux: the child is killed when this script dies, however it dies.
-    PR_SET_PDEATHSIG = 1
-    ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-
-
-def _stop(children: Children) -> None:
-    for child in children:
-        if child.poll() is None:
-            child.terminate()
-    deadline = time.monotonic() + 5
-    for child in children:
-        try:
-            child.wait(max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            child.kill()
-            child.wait()
-
-
-def _clean_environment() -> dict[str, str]:
-    # The agent's settings from this shell must not leak into the run.
-    return {k: v for k, v in os.environ.items() if not k.startswith("SEATMETER_")}
 
 
 def _found() -> str:
@@ -347,7 +292,7 @@ def _check_alive(runs: dict[str, subprocess.Popen[bytes]], folders: dict[str, Pa
 
 def _status(state_dir: Path) -> list[str]:
     command = [sys.executable, "-m", "seatmeter.agent", "status", "--state-dir", str(state_dir)]
-    done = subprocess.run(command, capture_output=True, text=True, env=_clean_environment())
+    done = subprocess.run(command, capture_output=True, text=True, env=clean_environment())
     return (done.stdout + done.stderr).splitlines()
 
 
@@ -361,16 +306,6 @@ def _closed_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def _p95(values: list[float]) -> float:

@@ -5,9 +5,15 @@ readers run beside one writer, but a transaction that starts reading and
 later writes can fail with "database is locked" instead of waiting. Write
 transactions therefore take SQLite's write lock up front (BEGIN
 IMMEDIATE), where the busy timeout makes them queue politely.
+
+Within one process, SQLite writers also queue on a lock of their own:
+SQLite's busy handler polls with sleeps of up to 100 ms, so threads
+contending for the write lock would mostly sleep; a Python lock hands
+the database to the next writer the moment the last one commits.
 """
 
 import sqlite3
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,6 +31,8 @@ class Database:
         self.url = make_url(url)
         self.engine = _create(url, echo=echo)
         self.write_engine = self.engine.execution_options(seatmeter_write=True)
+        # Only SQLite has one writer at a time; PostgreSQL needs no queue.
+        self._writer_queue = threading.RLock() if self.dialect == "sqlite" else None
 
     @property
     def dialect(self) -> str:
@@ -38,8 +46,17 @@ class Database:
     @contextmanager
     def writing(self) -> Iterator[Session]:
         """A transaction that commits on success and rolls back on error."""
-        with Session(self.write_engine, expire_on_commit=False) as session, session.begin():
+        session = Session(self.write_engine, expire_on_commit=False)
+        with self._queued(), session, session.begin():
             yield session
+
+    @contextmanager
+    def _queued(self) -> Iterator[None]:
+        if self._writer_queue is None:
+            yield
+        else:
+            with self._writer_queue:
+                yield
 
     def dispose(self) -> None:
         self.engine.dispose()

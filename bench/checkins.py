@@ -1,0 +1,144 @@
+"""Agent check-ins per second that one server process sustains.
+
+    .venv/bin/python bench/checkins.py [--agents 1000,10000,50000]
+        [--postgres | --database-url URL] [--seconds 10] [--connections 32]
+
+A benchmark, not a test: it prints figures beside a baseline and asserts
+nothing. wrk (apt-get install wrk) checks in as randomly chosen enrolled
+agents against a real `seatmeter serve`; the baseline is a bare FastAPI
+endpoint on the same uvicorn stack that answers a fixed check-in reply.
+The agents are enrolled up front, in-process, through the same function
+the enrolment endpoint calls; the estate grows between rounds, so each
+figure is for a server that knows that many agents. The goal is a
+check-in rate at least half the bare endpoint's.
+"""
+
+import argparse
+import os
+import sys
+import tempfile
+import uuid
+from contextlib import ExitStack
+from pathlib import Path
+
+from common import (
+    Children,
+    clean_environment,
+    describe_machine,
+    free_port,
+    postgres,
+    serve,
+    spawn,
+    stop,
+    wait_ready,
+    wrk,
+)
+
+from seatmeter.server.agents import checkin
+from seatmeter.server.db import Database
+from seatmeter.server.db.migrate import upgrade
+
+HERE = Path(__file__).resolve().parent
+ENROL_BATCH = 1000
+
+
+def main() -> None:
+    arguments = _parser().parse_args()
+    counts = sorted(int(n) for n in arguments.agents.split(","))
+    with ExitStack() as stack:
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="seatmeter-bench-")))
+        children: Children = []
+        stack.callback(stop, children)
+        url = arguments.database_url or f"sqlite:///{tmp / 'seatmeter.db'}"
+        if arguments.postgres:
+            url = stack.enter_context(postgres())
+        print("\n".join(describe_machine()))
+        print(f"database: {url.split('://')[0]}; wrk -t1 -c{arguments.connections}")
+        print(f"          -d{arguments.seconds}s per round\n")
+
+        database = Database(url)
+        upgrade(database)
+        bare = bare_endpoint(tmp, children)
+        server = serve(url, tmp / "server", children)
+        print(table_header())
+        credentials: list[str] = []
+        for count in counts:
+            credentials += enrol(database, count - len(credentials))
+            print(one_round(count, credentials, server, bare, arguments, tmp), flush=True)
+        database.dispose()
+
+
+def bare_endpoint(tmp: Path, children: Children) -> str:
+    port = free_port()
+    log = tmp / "bare.log"
+    command = [sys.executable, "-m", "uvicorn", "bare_app:app", "--app-dir", str(HERE)]
+    command += ["--port", str(port), "--log-level", "warning", "--no-access-log"]
+    with log.open("wb") as output:
+        process = spawn(command, clean_environment(), stderr=output, stdout=output)
+    children.append(process)
+    url = f"http://127.0.0.1:{port}"
+    wait_ready(f"{url}/docs", process, log)
+    return url
+
+
+def enrol(database: Database, count: int) -> list[str]:
+    """Enrol `count` new agents, as the enrolment endpoint does."""
+    credentials = []
+    for start in range(0, count, ENROL_BATCH):
+        with database.writing() as session:
+            for number in range(start, min(count, start + ENROL_BATCH)):
+                host = {"hostname": f"WS-{uuid.uuid4().hex[:8]}", "os": "windows"}
+                host["agent_version"] = "0.1.0"
+                address = f"10.{number // 65536 % 256}.{number // 256 % 256}.{number % 256}"
+                credentials.append(checkin.enrol(session, str(uuid.uuid4()), host, address))
+    return credentials
+
+
+def one_round(
+    count: int,
+    credentials: list[str],
+    server: str,
+    bare: str,
+    arguments: argparse.Namespace,
+    tmp: Path,
+) -> str:
+    file = tmp / "credentials.txt"
+    file.write_text("\n".join(credentials) + "\n")
+    os.environ["CREDENTIALS"] = str(file)
+    script = HERE / "checkin.lua"
+    seatmeter = wrk(server, script, arguments.seconds, arguments.connections)
+    baseline = wrk(bare, script, arguments.seconds, arguments.connections)
+    ratio = seatmeter["rps"] / baseline["rps"]
+    return f"{count:>7}  {_figures(seatmeter)}  {_figures(baseline)}  {ratio:5.2f}x" + (
+        f"  ({seatmeter['errors']:.0f} non-2xx)" if seatmeter["errors"] else ""
+    )
+
+
+def table_header() -> str:
+    columns = "  check-ins/s   p50 ms   p99 ms"
+    return (
+        f"{'':>7}  {'seatmeter serve':^30}  {'bare endpoint':^30}\n"
+        f"{'agents':>7}{columns}{columns}  ratio"
+    )
+
+
+def _figures(figures: dict[str, float]) -> str:
+    return f"{figures['rps']:12.0f} {figures['p50']:8.2f} {figures['p99']:8.2f}"
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--agents", default="1000,10000,50000", help="estate sizes, ascending")
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--postgres", action="store_true", help="a throwaway PostgreSQL cluster")
+    where.add_argument("--database-url", help="an empty database it may fill")
+    parser.add_argument("--seconds", type=int, default=10, help="length of each wrk run")
+    parser.add_argument("--connections", type=int, default=32, help="wrk connections")
+    return parser
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -1,0 +1,161 @@
+"""What every benchmark in bench/ shares: the machine described, child
+processes that die with the script, a real `seatmeter serve`, wrk, and a
+throwaway PostgreSQL cluster (the one dev.py gives the test suite).
+
+Benchmarks print their figures beside a baseline measured in the same
+run; nothing here asserts anything about speed.
+"""
+
+import contextlib
+import ctypes
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO
+
+import httpx
+import psutil
+
+ROOT = Path(__file__).resolve().parent.parent
+READY_TIMEOUT_S = 30.0
+Children = list[subprocess.Popen[bytes]]
+
+
+def describe_machine() -> list[str]:
+    memory = psutil.virtual_memory().total / 1024**3
+    physical = psutil.cpu_count(logical=False)
+    return [
+        f"cpu:     {cpu_model()}, {os.cpu_count()} logical cores ({physical or '?'} physical)",
+        f"memory:  {memory:.1f} GiB",
+        f"os:      {platform.platform()}",
+        f"python:  {platform.python_version()} ({sys.executable})",
+        f"psutil:  {psutil.__version__}",
+        f"user:    uid {os.getuid()}"
+        + (" (root: every process is readable)" if os.getuid() == 0 else ""),
+    ]
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def spawn(
+    command: list[str],
+    environment: dict[str, str] | None = None,
+    stderr: int | IO[bytes] = subprocess.DEVNULL,
+    stdout: int | IO[bytes] = subprocess.DEVNULL,
+) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        command,
+        stdin=subprocess.DEVNULL,
+        stdout=stdout,
+        stderr=stderr,
+        env=environment,
+        preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+    )
+
+
+def _die_with_parent() -> None:
+    # Linux: the child is killed when this script dies, however it dies.
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def stop(children: Children) -> None:
+    for child in children:
+        if child.poll() is None:
+            child.terminate()
+    deadline = time.monotonic() + 5
+    for child in children:
+        try:
+            child.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+
+
+def clean_environment() -> dict[str, str]:
+    # Settings from this shell must not leak into the run.
+    return {k: v for k, v in os.environ.items() if not k.startswith("SEATMETER_")}
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def wait_ready(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            sys.exit(f"{url} exited ({process.returncode}):\n{log.read_text()}")
+        with contextlib.suppress(httpx.TransportError):
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        time.sleep(0.1)
+    sys.exit(f"{url} did not answer within {READY_TIMEOUT_S:.0f} s:\n{log.read_text()}")
+
+
+def serve(database_url: str, data_dir: Path, children: Children) -> str:
+    """A real `seatmeter serve` process as an operator runs it."""
+    port = free_port()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    log = data_dir / "server.log"
+    command = [sys.executable, "-m", "seatmeter", "serve", "--port", str(port)]
+    command += ["--data-dir", str(data_dir), "--log-level", "warning"]
+    command += ["--database-url", database_url]
+    with log.open("wb") as output:
+        process = spawn(command, clean_environment(), stderr=output, stdout=output)
+    children.append(process)
+    base_url = f"http://127.0.0.1:{port}"
+    wait_ready(f"{base_url}/readyz", process, log)
+    return base_url
+
+
+@contextlib.contextmanager
+def postgres() -> Iterator[str]:
+    """A throwaway PostgreSQL cluster, as the test suite gets it."""
+    sys.path.insert(0, str(ROOT))
+    import dev
+
+    with dev.postgres_url() as url:
+        if url is None:
+            sys.exit("PostgreSQL is not installed: apt-get install postgresql")
+        yield url
+
+
+def wrk(url: str, script: Path, seconds: int, connections: int) -> dict[str, float]:
+    """Requests per second and latency percentiles (ms) from one wrk run."""
+    if shutil.which("wrk") is None:
+        sys.exit("this benchmark needs wrk: apt-get install wrk")
+    command = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency"]
+    done = subprocess.run([*command, "-s", str(script), url], capture_output=True, text=True)
+    if done.returncode != 0:
+        sys.exit(f"wrk failed:\n{done.stdout}{done.stderr}")
+    return _wrk_figures(done.stdout)
+
+
+def _wrk_figures(output: str) -> dict[str, float]:
+    figures = {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", output)[1])}  # type: ignore[index]
+    for name in ("50", "99"):
+        match = re.search(rf"^\s+{name}%\s+([\d.]+)(us|ms|s)\s*$", output, re.M)
+        scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}[match[2]] if match else 0.0
+        figures[f"p{name}"] = float(match[1]) * scale if match else float("nan")
+    errors = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
+    figures["errors"] = float(errors[1]) if errors else 0.0
+    return figures
