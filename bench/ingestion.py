@@ -1,0 +1,254 @@
+"""Session events ingested per second, from HTTP batch to committed rows.
+
+    .venv/bin/python bench/ingestion.py [--sizes 0,100000,1000000]
+        [--postgres | --database-url URL] [--seconds 10] [--senders 4]
+
+A benchmark, not a test: it prints figures beside a baseline and asserts
+nothing. Senders post batches of start and stop events as enrolled agents
+to a real `seatmeter serve`; the baseline is a raw `executemany` of the
+same rows (sessions and their events, one transaction per batch) into the
+same database from this process. Before each round the sessions table is
+filled up to the given size, so the curve shows how ingestion holds up
+as history grows. The goal is at least half the raw insert rate.
+"""
+
+import argparse
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from contextlib import ExitStack
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+from checkins import enrol
+from common import Children, describe_machine, postgres, serve, stop
+from sqlalchemy import func, insert, select, text
+
+from seatmeter.server.db import Database
+from seatmeter.server.db.migrate import upgrade
+from seatmeter.server.sessions.models import UsageSession
+
+AGENTS = 20
+FILL_CHUNK = 10_000
+
+
+def main() -> None:
+    arguments = _parser().parse_args()
+    sizes = sorted(int(n) for n in arguments.sizes.split(","))
+    with ExitStack() as stack:
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="seatmeter-bench-")))
+        children: Children = []
+        stack.callback(stop, children)
+        url = arguments.database_url or f"sqlite:///{tmp / 'seatmeter.db'}"
+        if arguments.postgres:
+            url = stack.enter_context(postgres())
+        print("\n".join(describe_machine()))
+        print(f"database: {url.split('://')[0]}; batches of {arguments.batch} events,")
+        print(f"          {arguments.senders} senders, {arguments.seconds} s per round\n")
+
+        database = Database(url)
+        upgrade(database)
+        credentials = enrol(database, AGENTS)
+        agent_ids = _agent_ids(database)
+        server = serve(url, tmp / "server", children)
+        print(table_header())
+        for size in sizes:
+            fill(database, agent_ids[0], size)
+            sent = over_http(server, credentials, arguments)
+            raw = raw_inserts(database, agent_ids, sent["events"], arguments.batch)
+            print(row(size, sent, raw), flush=True)
+        database.dispose()
+
+
+def over_http(server: str, credentials: list[str], arguments: argparse.Namespace) -> dict:
+    """Post batches from several senders for a fixed time; count events."""
+    deadline = time.monotonic() + arguments.seconds
+    counts: list[int] = []
+    latencies: list[float] = []
+
+    def sender(credential: str) -> None:
+        headers = {"Authorization": f"Bearer {credential}"}
+        with httpx.Client(base_url=server, headers=headers, timeout=60) as client:
+            while time.monotonic() < deadline:
+                started = time.perf_counter()
+                answer = client.post("/api/agent/v1/session-events", json=_batch(arguments.batch))
+                latencies.append(time.perf_counter() - started)
+                answer.raise_for_status()
+                counts.append(answer.json()["accepted"])
+
+    started = time.monotonic()
+    threads = [
+        threading.Thread(target=sender, args=(credentials[n % len(credentials)],))
+        for n in range(arguments.senders)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.monotonic() - started
+    latencies.sort()
+    return {
+        "events": sum(counts),
+        "rate": sum(counts) / elapsed,
+        "p50": latencies[len(latencies) // 2] * 1000,
+        "p99": latencies[int(len(latencies) * 0.99)] * 1000,
+    }
+
+
+def raw_inserts(database: Database, agent_ids: list[str], events: int, batch: int) -> dict:
+    """The same rows straight in through the driver's executemany, one
+    transaction per batch: the floor that ingestion stands on."""
+    with database.reading() as session:
+        next_id = (session.scalar(select(func.max(UsageSession.id))) or 0) + 1
+    started = time.perf_counter()
+    for number in range(0, events, batch):
+        agent_id = agent_ids[(number // batch) % len(agent_ids)]
+        size = min(batch, events - number)
+        sessions, session_events = _rows(agent_id, size, next_id, _stored(database))
+        next_id += len(sessions)
+        with database.writing() as session:
+            cursor = session.connection().connection.cursor()
+            for table, rows in (("sessions", sessions), ("session_events", session_events)):
+                values = [tuple(row.values()) for row in rows]
+                cursor.executemany(_statement(database, table, rows[0]), values)
+    elapsed = time.perf_counter() - started
+    if database.dialect == "postgresql":
+        # The ids were chosen here; the sequence must move past them.
+        with database.writing() as session:
+            session.execute(
+                text("SELECT setval(pg_get_serial_sequence('sessions', 'id'), :last)"),
+                {"last": next_id},
+            )
+    return {"rate": events / elapsed}
+
+
+def _statement(database: Database, table: str, row: dict) -> str:
+    marker = "?" if database.dialect == "sqlite" else "%s"
+    columns = ", ".join(row)
+    return f"INSERT INTO {table} ({columns}) VALUES ({', '.join([marker] * len(row))})"
+
+
+def fill(database: Database, agent_id: str, size: int) -> None:
+    """Grow the sessions table to `size` rows of closed history."""
+    with database.reading() as session:
+        have = session.scalar(select(func.count()).select_from(UsageSession)) or 0
+    start = datetime(2025, 1, 1, tzinfo=UTC)
+    for number in range(have, size, FILL_CHUNK):
+        rows = [
+            {
+                "agent_id": agent_id,
+                "agent_session_id": f"history-{n}",
+                "hostname": f"WS-{n % 2000}",
+                "username": f"CORP\\user{n % 2000}",
+                "application": "Revit",
+                "version": "2025",
+                "source": "process",
+                "started_at": start + timedelta(minutes=n),
+                "ended_at": start + timedelta(minutes=n + 90),
+            }
+            for n in range(number, min(size, number + FILL_CHUNK))
+        ]
+        with database.writing() as session:
+            session.execute(insert(UsageSession), rows)
+
+
+def _batch(size: int) -> dict[str, Any]:
+    """Half as many sessions as events: each starts and stops in it."""
+    now = datetime.now(UTC)
+    events = []
+    for _ in range(size // 2):
+        session_id = uuid.uuid4().hex
+        common = {
+            "session_id": session_id,
+            "hostname": "WS-BENCH",
+            "username": "CORP\\bench",
+            "application": "Civil 3D",
+            "version": "2024",
+            "source": "process",
+            "started_at": (now - timedelta(hours=1)).isoformat(),
+        }
+        events.append({**common, "event_id": uuid.uuid4().hex, "kind": "start"})
+        stopped = {"ended_at": now.isoformat()}
+        events.append({**common, **stopped, "event_id": uuid.uuid4().hex, "kind": "stop"})
+    return {"events": events}
+
+
+def _rows(
+    agent_id: str, size: int, first_id: int, stored: Callable[[datetime], Any]
+) -> tuple[list[dict], list[dict]]:
+    now = datetime.now(UTC)
+    started = now - timedelta(hours=1)
+    sessions, events = [], []
+    for session_id in range(first_id, first_id + size // 2):
+        sessions.append(
+            {
+                "id": session_id,
+                "agent_id": agent_id,
+                "agent_session_id": uuid.uuid4().hex,
+                "hostname": "WS-BENCH",
+                "username": "CORP\\bench",
+                "application": "Civil 3D",
+                "version": "2024",
+                "source": "process",
+                "started_at": stored(started),
+                "ended_at": stored(now),
+            }
+        )
+        for kind, at in (("start", started), ("stop", now)):
+            event = {"agent_id": agent_id, "event_id": uuid.uuid4().hex, "kind": kind}
+            events.append({**event, "session_id": session_id, "at": stored(at)})
+            events[-1]["received_at"] = stored(now)
+    return sessions, events
+
+
+def _stored(database: Database) -> Callable[[datetime], Any]:
+    """A time as UTCDateTime hands it to each driver."""
+    if database.dialect == "postgresql":
+        return lambda moment: moment
+    return lambda moment: str(moment.replace(tzinfo=None))
+
+
+def _agent_ids(database: Database) -> list[str]:
+    from seatmeter.server.agents.models import Agent
+
+    with database.reading() as session:
+        return list(session.scalars(select(Agent.id).order_by(Agent.id)))
+
+
+def table_header() -> str:
+    return (
+        f"{'sessions':>9}  {'over HTTP':^30}  {'raw executemany':>16}\n"
+        f"{'stored':>9}  {'events/s':>10} {'p50 ms':>9} {'p99 ms':>9}  {'events/s':>16}  ratio"
+    )
+
+
+def row(size: int, sent: dict, raw: dict) -> str:
+    ratio = sent["rate"] / raw["rate"]
+    return (
+        f"{size:>9}  {sent['rate']:>10.0f} {sent['p50']:>9.1f} {sent['p99']:>9.1f}"
+        f"  {raw['rate']:>16.0f}  {ratio:5.2f}x"
+    )
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="0,100000,1000000", help="sessions stored, ascending")
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--postgres", action="store_true", help="a throwaway PostgreSQL cluster")
+    where.add_argument("--database-url", help="an empty database it may fill")
+    parser.add_argument("--seconds", type=int, default=10, help="length of each round")
+    parser.add_argument("--senders", type=int, default=4, help="agents sending at once")
+    parser.add_argument("--batch", type=int, default=100, help="events per batch")
+    return parser
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except KeyboardInterrupt:
+        sys.exit(130)
