@@ -125,6 +125,17 @@ class ServerProcess:
             process.kill()
             process.wait()
 
+    def kill(self) -> None:
+        """SIGKILL: the server gets no chance to finish anything."""
+        process, self._process = self._process, None
+        if process is not None and process.poll() is None:
+            process.kill()
+            process.wait()
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process else None
+
     def log_tail(self, lines: int = LOG_TAIL_LINES) -> str:
         try:
             text = self.log_path.read_text(encoding="utf-8", errors="replace")
