@@ -23,6 +23,12 @@ from seatmeter.emulator.config import EmulatorConfig
 F = Callable[..., Any]
 log = logging.getLogger(__name__)
 DEFAULT_USERS = 50
+METAVARS = {
+    str(int): "N",
+    str(float): "NUMBER",
+    str(int | None): "N",
+    str(Path | None): "FILE",
+}
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
@@ -31,9 +37,13 @@ def config_options(command: F) -> F:
     for name, field in reversed(EmulatorConfig.model_fields.items()):
         flag = "--" + name.replace("_", "-")
         shown = "" if field.default is None else f" [default: {field.default}]"
-        command = click.option(flag, name, default=None, help=f"{field.description}{shown}")(
-            command
-        )
+        help_text = f"{field.description}{shown}"
+        if field.annotation is bool:
+            option = click.option(flag, name, is_flag=True, default=None, help=help_text)
+        else:
+            metavar = METAVARS.get(str(field.annotation), "TEXT")
+            option = click.option(flag, name, default=None, metavar=metavar, help=help_text)
+        command = option(command)
     return command
 
 
