@@ -365,7 +365,8 @@ def test_add_team_user_invites_once(api: Api) -> None:
     again = api.post(f"/teams/{TEAM}/users", {"email": "New.Person@example.com"})
     assert again.status_code == 200
     assert again.json() == first.json()
-    is_problem(api.post(f"/teams/{TEAM}/users", {"email": "not-an-address"}), 400)
+    for email in ("not-an-address", "a b@example.com", 5):
+        is_problem(api.post(f"/teams/{TEAM}/users", {"email": email}), 400)
 
 
 def test_unassigning_an_unsupported_product_is_422(reading: Api) -> None:

@@ -8,6 +8,7 @@ to fix. Nothing is written back: a restart starts again from the file.
 """
 
 import json
+import re
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,6 +24,7 @@ from pydantic import (
 )
 
 AssignmentType = Literal["DIRECT", "GROUP", "TEAM"]
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
 # The effective type of a user-product pair is the strongest one held.
 TYPE_STRENGTH: dict[str, int] = {"DIRECT": 3, "GROUP": 2, "TEAM": 1}
 
@@ -52,7 +54,7 @@ class Client(Strict):
 
 class User(Strict):
     id: str = Field(min_length=1)
-    email: str = Field(min_length=3, pattern=r"^[^@\s]+@[^@\s]+$")
+    email: str = Field(min_length=3, pattern=EMAIL.pattern)
     firstName: str = ""
     lastName: str = ""
 

@@ -71,8 +71,16 @@ class TokenStore:
     def issue(self, kind: str, client: Client, scope: str, **extra: Any) -> Grant:
         now = time.time()
         ttl = {"code": self.code_ttl, "access": self.access_ttl, "refresh": self.refresh_ttl}[kind]
-        grant = Grant(kind, secrets.token_urlsafe(32), client.client_id, client.user, scope,
-                      now, now + ttl, **extra)  # fmt: skip
+        grant = Grant(
+            kind=kind,
+            value=secrets.token_urlsafe(32),
+            client_id=client.client_id,
+            user=client.user,
+            scope=scope,
+            issued_at=now,
+            expires_at=now + ttl,
+            **extra,
+        )
         self.grants[grant.value] = grant
         return grant
 

@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from seatmeter.emulator.data import Pool, TeamState, User, World, autodesk_time
+from seatmeter.emulator.data import EMAIL, Pool, TeamState, User, World, autodesk_time
 from seatmeter.emulator.oauth import Grant, TokenStore
 from seatmeter.emulator.paging import page
 from seatmeter.emulator.problems import ApsError, FieldError, Problem, invalid
@@ -183,7 +183,7 @@ async def add_user(request: Request) -> Response:
     team = team_call(request, USERS_WRITE)
     body = await json_body(request)
     email = body.get("email")
-    if not isinstance(email, str) or "@" not in email:
+    if not isinstance(email, str) or not EMAIL.match(email):
         raise invalid("email", f"email must be an email address; got {email!r}")
     existing = team.user_by_email(email)
     if existing is not None:
