@@ -64,6 +64,8 @@ def access(method: str, path: str) -> str:
         return "admin"
     if path.startswith("/api/v1/"):
         return "read" if method == "GET" else "admin"
+    if path == "/metrics":
+        return "read"
     raise AssertionError(f"no access rule for {method} {path}; add one to access()")
 
 
@@ -253,6 +255,7 @@ ENDPOINTS = (
     # Operations and documentation.
     Endpoint("GET", "/healthz"),
     Endpoint("GET", "/readyz"),
+    Endpoint("GET", "/metrics"),
     Endpoint("GET", "/openapi.json"),
     Endpoint("GET", "/docs"),
     Endpoint("GET", "/docs/oauth2-redirect"),

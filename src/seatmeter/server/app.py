@@ -16,6 +16,8 @@ from seatmeter.server.api.state import Db
 from seatmeter.server.catalogs.api import router as catalogs_router
 from seatmeter.server.db import Database
 from seatmeter.server.license_servers.api import router as license_servers_router
+from seatmeter.server.operations.metrics import Metrics
+from seatmeter.server.operations.metrics import router as metrics_router
 from seatmeter.server.secrets import load_box
 from seatmeter.server.sessions.api import router as sessions_router
 from seatmeter.server.settings import Settings
@@ -28,6 +30,7 @@ ROUTERS = (
     sessions_router,
     accounts_router,
     catalogs_router,
+    metrics_router,
 )
 
 
@@ -41,6 +44,7 @@ def create_app(settings: Settings, database: Database) -> FastAPI:
     app.state.settings = settings
     app.state.database = database
     app.state.secret_box = load_box(settings)
+    app.state.metrics = Metrics(database, settings)
     errors.install(app)
     for router in ROUTERS:
         app.include_router(router, responses=errors.RESPONSES)

@@ -16,6 +16,7 @@ from seatmeter.server.api.fields import AgentIdText, AgentTime, Body, Revision
 from seatmeter.server.api.routing import StrictRoute
 from seatmeter.server.api.state import Config, Db
 from seatmeter.server.errors import invalid
+from seatmeter.server.operations.metrics import AppMetrics
 from seatmeter.server.sessions import ingestion
 
 router = APIRouter(prefix="/api/agent/v1", tags=["agent API"], route_class=StrictRoute)
@@ -89,15 +90,24 @@ def enrol(body: Enrolment, _: Enroller, db: Db, request: Request) -> dict[str, A
 
 @router.post("/check-in", response_model=Instructions)
 def check_in(
-    body: CheckIn, agent_id: AgentId, db: Db, settings: Config, request: Request
+    body: CheckIn,
+    agent_id: AgentId,
+    db: Db,
+    settings: Config,
+    request: Request,
+    metrics: AppMetrics,
 ) -> dict[str, Any]:
     report = body.model_dump()
     with db.writing() as session:
-        return checkin.check_in(session, agent_id, report, _address(request), settings)
+        told = checkin.check_in(session, agent_id, report, _address(request), settings)
+    metrics.check_ins.inc()
+    return told
 
 
 @router.post("/session-events", response_model=Ingested)
-def session_events(body: EventBatch, agent_id: AgentId, db: Db, settings: Config) -> dict[str, int]:
+def session_events(
+    body: EventBatch, agent_id: AgentId, db: Db, settings: Config, metrics: AppMetrics
+) -> dict[str, int]:
     limit = settings.max_events_per_batch
     if len(body.events) > limit:
         raise invalid(
@@ -107,7 +117,9 @@ def session_events(body: EventBatch, agent_id: AgentId, db: Db, settings: Config
         )
     events = ingestion.validate_batch(body.events)
     with db.writing() as session:
-        return ingestion.ingest(session, agent_id, events)
+        counts = ingestion.ingest(session, agent_id, events)
+    metrics.ingested(counts["accepted"], counts["duplicates"])
+    return counts
 
 
 def _address(request: Request) -> str | None:
