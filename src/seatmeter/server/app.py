@@ -18,7 +18,10 @@ from seatmeter.server.db import Database
 from seatmeter.server.license_servers.api import router as license_servers_router
 from seatmeter.server.secrets import load_box
 from seatmeter.server.sessions.api import router as sessions_router
+from seatmeter.server.sessions.importing import router as session_import_router
 from seatmeter.server.settings import Settings
+from seatmeter.server.usage import identity
+from seatmeter.server.usage.api import router as usage_router
 
 ROUTERS = (
     agent_api_router,
@@ -28,6 +31,8 @@ ROUTERS = (
     sessions_router,
     accounts_router,
     catalogs_router,
+    session_import_router,
+    usage_router,
 )
 
 
@@ -41,6 +46,7 @@ def create_app(settings: Settings, database: Database) -> FastAPI:
     app.state.settings = settings
     app.state.database = database
     app.state.secret_box = load_box(settings)
+    identity.install(settings)
     errors.install(app)
     for router in ROUTERS:
         app.include_router(router, responses=errors.RESPONSES)
