@@ -51,7 +51,7 @@ class IdentityRules:
 
 
 DEFAULT_RULES = IdentityRules.parse(BY_NAME["identity_rules"].default, None)
-_installed: list[IdentityRules] = [DEFAULT_RULES]
+_installed: dict[str, IdentityRules] = {"rules": DEFAULT_RULES}
 
 
 def install(settings: Settings) -> None:
@@ -60,11 +60,11 @@ def install(settings: Settings) -> None:
     Attribution runs from ingestion, the API and the connector's sync,
     none of which carries the settings, so the process holds them here.
     """
-    _installed[0] = IdentityRules.from_settings(settings)
+    _installed["rules"] = IdentityRules.from_settings(settings)
 
 
 def installed() -> IdentityRules:
-    return _installed[0]
+    return _installed["rules"]
 
 
 def account_name(host_user: str) -> str:

@@ -132,11 +132,12 @@ class Entitlements:
     @classmethod
     def load(cls, session: Session) -> "Entitlements":
         catalog = current_catalog(session)
-        explicit = dict(
-            session.execute(
+        explicit: dict[int, list[str]] = {
+            pool_id: applications
+            for pool_id, applications in session.execute(
                 select(PoolApplications.product_pool_id, PoolApplications.applications)
-            ).tuples()
-        )
+            )
+        }
         pools = session.scalars(select(ProductPool).where(ProductPool.active.is_(True)))
         return cls([entitlement(catalog, pool, explicit.get(pool.id)) for pool in pools])
 
