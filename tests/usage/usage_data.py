@@ -22,6 +22,7 @@ class Team:
 
     def __init__(self, database: Database, name: str = "Main team") -> None:
         self.database = database
+        self.pools = 0
         with database.writing() as session:
             server = LicenseServer(name=name, team_id=f"team-{name}")
             session.add(server)
@@ -29,10 +30,11 @@ class Team:
             self.id = server.id
 
     def pool(self, name: str, *, active: bool = True) -> int:
+        self.pools += 1
         return self._add(
             ProductPool(
                 license_server_id=self.id,
-                product_id=f"prod-{name}-{self.id}",
+                product_id=f"prod_{self.id}_{self.pools}",
                 name=name,
                 total_seats=10,
                 active=active,
