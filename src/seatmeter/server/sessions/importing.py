@@ -165,8 +165,9 @@ def _csv_rows(body: bytes) -> tuple[list[Any], list[int]]:
     rows, lines = [], []
     try:
         for row in reader:
-            # Empty cells are left out, so that optional columns may be blank.
-            rows.append({k: v for k, v in row.items() if v not in ("", None) or k is None})
+            # An optional column's empty cell means "not given".
+            blank = [k for k in OPTIONAL_COLUMNS if row.get(k) in ("", None)]
+            rows.append({k: v for k, v in row.items() if k not in blank})
             lines.append(reader.line_num)
     except csv.Error as error:
         raise ApiError(
