@@ -32,7 +32,7 @@ from seatmeter.server.api.fields import AgentTime, Body
 from seatmeter.server.api.routing import StrictRoute
 from seatmeter.server.api.state import Db
 from seatmeter.server.db import Database
-from seatmeter.server.errors import ApiError, describe_problem
+from seatmeter.server.errors import ApiError, describe_problem, invalid
 from seatmeter.server.sessions.models import UsageSession
 from seatmeter.server.usage.attribution import attribute
 
@@ -135,8 +135,8 @@ def _json_rows(body: bytes) -> list[Any]:
         raise ApiError(
             400, "malformed_json", f"the request body is not valid JSON ({error}); send a list"
         ) from None
-    if isinstance(document, dict) and set(document) == {"sessions"}:
-        document = document["sessions"]
+    if isinstance(document, dict):
+        document = _sessions_of(document)
     if not isinstance(document, list):
         raise ApiError(
             422,
@@ -145,6 +145,15 @@ def _json_rows(body: bytes) -> list[Any]:
             [{"field": "body", "value": None, "problem": "needs a list of sessions"}],
         )
     return document
+
+
+def _sessions_of(document: dict[str, Any]) -> Any:
+    for key in document:
+        if key != "sessions":
+            raise invalid(str(key), None, 'is not a known field; send {"sessions": [...]}')
+    if "sessions" not in document:
+        raise invalid("sessions", None, "is required: the list of sessions to import")
+    return document["sessions"]
 
 
 def _refuse_constant(name: str) -> Any:
@@ -197,7 +206,9 @@ def _validated(raw: list[Any], lines: list[int] | None) -> list[ImportedSession]
     seen: dict[str, int] = {}
     for index, item in enumerate(raw):
         if isinstance(item, dict) and None in item:
-            item = {**item, "extra cells": item.pop(None)}
+            # csv.DictReader files cells past the header under None.
+            surplus = item.pop(None)
+            item = {**item, "extra cells": surplus}
         try:
             row = ImportedSession.model_validate(item)
         except ValidationError as error:
