@@ -96,14 +96,15 @@ def test_use_without_a_qualifying_assignment_is_unassigned(database, rules):
     assert counts == {"changed": 4, "pool": 0, "unassigned": 3, "unmapped": 1}
 
 
-def test_running_again_writes_nothing(database, rules):
+def test_updates_are_per_attribution_value_and_none_when_nothing_changed(database, rules):
     team = Team(database)
     revit = team.pool("Revit")
-    team.assign(team.user("jdoe@corp.com"), revit)
-    for hours in range(5):
-        add_session(database, "CORP\\jdoe", "Revit", hours_ago=hours)
+    for number in range(6):
+        person = team.user(f"user{number}@corp.com")
+        team.assign(person, revit)
+        for hours in range(3):
+            add_session(database, f"CORP\\user{number}", "Revit", hours_ago=hours)
     add_session(database, "CORP\\guest", "Revit")
-    run(database)
     updates: list[str] = []
 
     def count_updates(_conn, _cursor, statement, *_args) -> None:
@@ -112,13 +113,17 @@ def test_running_again_writes_nothing(database, rules):
 
     event.listen(database.engine, "before_cursor_execute", count_updates)
     try:
-        counts = run(database)
+        first = run(database)
+        first_updates = len(updates)
+        again = run(database)
     finally:
         event.remove(database.engine, "before_cursor_execute", count_updates)
 
-    assert counts["changed"] == 0
-    # One statement per distinct outcome, not one per session.
-    assert len(updates) == 2
+    assert first["changed"] == 19
+    # One statement per attribution value (pool, unmapped), not per session
+    # or per host user; and none at all once everything is in place.
+    assert first_updates == 2
+    assert again["changed"] == 0 and len(updates) == first_updates
 
 
 def test_an_admin_correction_of_pool_applications_re_attributes(admin, database, rules):

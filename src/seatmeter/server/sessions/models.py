@@ -23,6 +23,8 @@ class UsageSession(Base):
         Index("ix_sessions_ended_at", "ended_at"),
         Index("ix_sessions_hostname", "hostname"),
         Index("ix_sessions_username", "username"),
+        # Attribution finds a (host user, application) pair's sessions.
+        Index("ix_sessions_username_application", "username", "application"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

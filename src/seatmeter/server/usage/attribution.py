@@ -15,8 +15,9 @@ pair is resolved once and its sessions are updated in bulk:
   the host user's cloud user ids, product_pool_id is null.
 - null: not yet attributed (sessions stored before attribution existed).
 
-Only rows whose attribution changes are written, so running it again
-after a sync that changed nothing costs reads alone.
+Only pairs whose attribution changes are written, and of those only the
+rows that differ, so running it again after a sync that changed nothing
+costs one read of the sessions in scope.
 
 Known shortcoming: entitlements are those in force now, not when the
 session ran; a session from before an assignment was removed turns
@@ -30,7 +31,20 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, or_, select, tuple_, update
+from sqlalchemy import (
+    Column,
+    ColumnElement,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    delete,
+    insert,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from seatmeter.server.entitlements.models import Assignment, CloudUser, ProductPool
@@ -43,6 +57,7 @@ log = logging.getLogger(__name__)
 CHUNK = 500
 Pair = tuple[str, str]  # (host user, application)
 Outcome = tuple[str, int | None, int | None]  # (attribution, cloud user, pool)
+Stored = tuple[str | None, int | None, int | None]  # null: not yet attributed
 
 
 def attribute(
@@ -62,14 +77,17 @@ def attribute(
     counts: Counter[str] = Counter({"changed": 0, "pool": 0, "unassigned": 0, "unmapped": 0})
     engine: _Engine | None = None
     for scope in _scopes(since, session_ids):
-        pairs = _pairs(session, scope)
+        stored = _pairs(session, scope)
+        pairs = set(stored)
         if license_server_id is not None and pairs:
             engine = engine or _Engine.load(session)
             pairs = engine.touching(session, license_server_id, pairs, scope)
         if not pairs:
             continue
         engine = engine or _Engine.load(session)
-        _store(session, scope, {pair: engine.decide(*pair) for pair in pairs}, counts)
+        outcomes = {pair: engine.decide(*pair) for pair in pairs}
+        changes = {pair: new for pair, new in outcomes.items() if stored[pair] != {new}}
+        _store(session, scope, changes, counts)
 
     level = logging.DEBUG if session_ids is not None else logging.INFO
     if counts["changed"]:
@@ -93,9 +111,24 @@ def _scopes(
     ]
 
 
-def _pairs(session: Session, scope: list[ColumnElement[bool]]) -> set[Pair]:
-    query = select(UsageSession.username, UsageSession.application).where(*scope).distinct()
-    return {(username, application) for username, application in session.execute(query)}
+def _pairs(session: Session, scope: list[ColumnElement[bool]]) -> dict[Pair, set[Stored]]:
+    """Each pair in scope with the outcomes stored on its sessions now:
+    one scan, after which only pairs whose outcome changes are written."""
+    query = (
+        select(
+            UsageSession.username,
+            UsageSession.application,
+            UsageSession.attribution,
+            UsageSession.cloud_user_id,
+            UsageSession.product_pool_id,
+        )
+        .where(*scope)
+        .distinct()
+    )
+    pairs: dict[Pair, set[Stored]] = defaultdict(set)
+    for username, application, attribution, cloud_user_id, pool_id in session.execute(query):
+        pairs[(username, application)].add((attribution, cloud_user_id, pool_id))
+    return pairs
 
 
 class _Engine:
@@ -163,42 +196,76 @@ class _Engine:
         return touched & pairs
 
 
+# The new outcome of each changed pair, for one UPDATE joined to it. A
+# temporary table, private to the connection and never in migrations.
+_changes = Table(
+    "attribution_changes",
+    MetaData(),
+    Column("username", String(255), primary_key=True),
+    Column("application", String(100), primary_key=True),
+    Column("attribution", String(16), nullable=False),
+    Column("cloud_user_id", Integer),
+    Column("product_pool_id", Integer),
+    prefixes=["TEMPORARY"],
+)
+_CREATE_CHANGES = (
+    "CREATE TEMPORARY TABLE IF NOT EXISTS attribution_changes ("
+    "username VARCHAR(255) NOT NULL, application VARCHAR(100) NOT NULL, "
+    "attribution VARCHAR(16) NOT NULL, cloud_user_id INTEGER, product_pool_id INTEGER, "
+    "PRIMARY KEY (username, application))"
+)
+
+
 def _store(
     session: Session,
     scope: list[ColumnElement[bool]],
-    outcomes: dict[Pair, Outcome],
+    changes: dict[Pair, Outcome],
     counts: Counter[str],
 ) -> None:
-    """One UPDATE per outcome (and chunk of pairs), of changed rows only."""
-    by_outcome: dict[Outcome, list[Pair]] = defaultdict(list)
-    for pair, outcome in outcomes.items():
-        by_outcome[outcome].append(pair)
-    for (attribution, cloud_user_id, pool_id), pairs in by_outcome.items():
-        for start in range(0, len(pairs), CHUNK):
-            chunk = sorted(pairs[start : start + CHUNK])
-            statement = (
-                update(UsageSession)
-                .where(*scope)
-                .where(tuple_(UsageSession.username, UsageSession.application).in_(chunk))
-                .where(_differs(attribution, cloud_user_id, pool_id))
-                .values(
-                    attribution=attribution,
-                    cloud_user_id=cloud_user_id,
-                    product_pool_id=pool_id,
-                )
-                .execution_options(synchronize_session=False)
+    """Write the changed pairs' outcomes: one UPDATE per attribution value,
+    joined to a temporary table of them, of the rows that differ only.
+    One statement per pair would cost a round trip each."""
+    if not changes:
+        return
+    session.execute(text(_CREATE_CHANGES))
+    session.execute(delete(_changes))
+    rows = [
+        {
+            "username": username,
+            "application": application,
+            "attribution": attribution,
+            "cloud_user_id": cloud_user_id,
+            "product_pool_id": pool_id,
+        }
+        for (username, application), (attribution, cloud_user_id, pool_id) in changes.items()
+    ]
+    session.execute(insert(_changes), rows)
+    sessions = UsageSession.__table__.c
+    for attribution in sorted({outcome[0] for outcome in changes.values()}):
+        statement = (
+            update(UsageSession)
+            .where(*scope)
+            .where(
+                _changes.c.attribution == attribution,
+                sessions.username == _changes.c.username,
+                sessions.application == _changes.c.application,
+                or_(
+                    sessions.attribution.is_distinct_from(_changes.c.attribution),
+                    sessions.cloud_user_id.is_distinct_from(_changes.c.cloud_user_id),
+                    sessions.product_pool_id.is_distinct_from(_changes.c.product_pool_id),
+                ),
             )
-            changed = _rowcount(session.execute(statement))
-            counts["changed"] += changed
-            counts[attribution] += changed
-
-
-def _differs(attribution: str, cloud_user_id: int | None, pool_id: int | None) -> Any:
-    return or_(
-        UsageSession.attribution.is_distinct_from(attribution),
-        UsageSession.cloud_user_id.is_distinct_from(cloud_user_id),
-        UsageSession.product_pool_id.is_distinct_from(pool_id),
-    )
+            .values(
+                attribution=_changes.c.attribution,
+                cloud_user_id=_changes.c.cloud_user_id,
+                product_pool_id=_changes.c.product_pool_id,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        changed = _rowcount(session.execute(statement))
+        counts["changed"] += changed
+        counts[attribution] += changed
+    session.execute(delete(_changes))
 
 
 def _rowcount(result: Any) -> int:

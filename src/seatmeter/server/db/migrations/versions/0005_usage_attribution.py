@@ -63,9 +63,13 @@ def upgrade() -> None:
 
     # A nullable column needs no table rebuild on SQLite.
     op.add_column("sessions", sa.Column("attribution", sa.String(length=16), nullable=True))
+    op.create_index(
+        "ix_sessions_username_application", "sessions", ["username", "application"], unique=False
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_sessions_username_application", table_name="sessions")
     with op.batch_alter_table("sessions", schema=None) as batch_op:
         batch_op.drop_column("attribution")
     op.drop_table("product_pool_applications")
