@@ -180,20 +180,35 @@ def test_a_sync_that_changes_assignments_is_followed(database, rules):
 def test_license_server_scope_leaves_other_servers_sessions_alone(database, rules):
     main, other = Team(database), Team(database, "Other team")
     main_user = main.user("jdoe@corp.com")
-    other.user("asmith@other.com")
+    other_user = other.user("asmith@other.com")
     mine = add_session(database, "CORP\\jdoe", "Revit")
     theirs = add_session(database, "CORP\\asmith", "Revit")
-    unseen = add_session(database, "CORP\\guest", "Revit")
     run(database)
+    assert stored(database, theirs) == ("unassigned", other_user, None)
     # Pretend both were stored wrongly; only main's may be corrected.
     with database.writing() as session:
-        session.execute(update(UsageSession).values(attribution="pool"))
+        wrong = {"attribution": "unmapped", "cloud_user_id": None}
+        session.execute(update(UsageSession).values(**wrong))
 
     run(database, license_server_id=main.id)
 
     assert stored(database, mine) == ("unassigned", main_user, None)
-    assert stored(database, theirs)[0] == "pool"
-    assert stored(database, unseen)[0] == "pool"
+    assert stored(database, theirs) == ("unmapped", None, None)
+
+
+def test_license_server_scope_repairs_what_a_deletion_left(database, rules):
+    team = Team(database)
+    revit = team.pool("Revit")
+    jdoe = team.user("jdoe@corp.com")
+    team.assign(jdoe, revit)
+    session_id = add_session(database, "CORP\\jdoe", "Revit")
+    run(database)
+    with database.writing() as session:
+        session.execute(update(UsageSession).values(product_pool_id=None))
+
+    run(database, license_server_id=Team(database, "Unrelated").id)
+
+    assert stored(database, session_id) == ("pool", jdoe, revit)
 
 
 def test_license_server_scope_attributes_sessions_not_yet_attributed(database, rules):

@@ -81,7 +81,7 @@ def attribute(
         pairs = set(stored)
         if license_server_id is not None and pairs:
             engine = engine or _Engine.load(session)
-            pairs = engine.touching(session, license_server_id, pairs, scope)
+            pairs = engine.touching(session, license_server_id, stored)
         if not pairs:
             continue
         engine = engine or _Engine.load(session)
@@ -167,33 +167,35 @@ class _Engine:
         return ("unassigned", people[0], None)
 
     def touching(
-        self,
-        session: Session,
-        license_server_id: int,
-        pairs: set[Pair],
-        scope: list[ColumnElement[bool]],
+        self, session: Session, license_server_id: int, stored: dict[Pair, set[Stored]]
     ) -> set[Pair]:
-        """The pairs whose attribution may depend on this license server."""
-        users = select(CloudUser.id).where(CloudUser.license_server_id == license_server_id)
-        pools = select(ProductPool.id).where(ProductPool.license_server_id == license_server_id)
-        server_users = set(session.scalars(users))
-        stored = (
-            select(UsageSession.username, UsageSession.application)
-            .where(
-                *scope,
-                or_(
-                    UsageSession.attribution.is_(None),
-                    UsageSession.cloud_user_id.in_(users),
-                    UsageSession.product_pool_id.in_(pools),
-                ),
+        """The pairs whose attribution may depend on this license server:
+        stored with its cloud users or pools, resolving to its cloud users
+        now, not yet attributed, or left inconsistent by a deletion."""
+        users = set(
+            session.scalars(
+                select(CloudUser.id).where(CloudUser.license_server_id == license_server_id)
             )
-            .distinct()
         )
-        touched = {(username, application) for username, application in session.execute(stored)}
-        for pair in pairs - touched:
-            if server_users.intersection(self.directory.resolve(pair[0]).cloud_user_ids):
-                touched.add(pair)
-        return touched & pairs
+        pools = set(
+            session.scalars(
+                select(ProductPool.id).where(ProductPool.license_server_id == license_server_id)
+            )
+        )
+
+        def touches(outcome: Stored) -> bool:
+            attribution, cloud_user_id, pool_id = outcome
+            deleted = (attribution != "unmapped" and cloud_user_id is None) or (
+                attribution == "pool" and pool_id is None
+            )
+            return attribution is None or deleted or cloud_user_id in users or pool_id in pools
+
+        return {
+            pair
+            for pair, outcomes in stored.items()
+            if any(touches(outcome) for outcome in outcomes)
+            or users.intersection(self.directory.resolve(pair[0]).cloud_user_ids)
+        }
 
 
 # The new outcome of each changed pair, for one UPDATE joined to it. A
