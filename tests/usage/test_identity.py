@@ -65,6 +65,10 @@ def test_first_dot_last_matches_when_the_email_does_not(database, rules):
 
     assert resolve(database, "CORP\\jane.doe") == ("first_last", (jane,))
     assert resolve(database, "CORP\\JANE.DOE") == ("first_last", (jane,))
+    no_email = team.user(None, "Max", "Mustermann")
+    assert resolve(database, "max.mustermann") == ("first_last", (no_email,))
+    rules(domains="corp.com")
+    assert resolve(database, "max.mustermann") == (None, ())
 
 
 def test_the_first_rule_that_finds_anyone_decides(database, rules):

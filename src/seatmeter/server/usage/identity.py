@@ -109,11 +109,13 @@ class Directory:
         self, cloud_user_id: int, email: str | None, first: str | None, last: str | None
     ) -> None:
         local, _, domain = (email or "").strip().lower().rpartition("@")
-        if not local or (self.rules.email_domains and domain not in self.rules.email_domains):
+        if self.rules.email_domains and domain not in self.rules.email_domains:
             return
-        self.by_rule["email"][local].add(cloud_user_id)
-        if first and last:
-            self.by_rule["first_last"][f"{first.strip()}.{last.strip()}".lower()].add(cloud_user_id)
+        if local:
+            self.by_rule["email"][local].add(cloud_user_id)
+        if first and first.strip() and last and last.strip():
+            name = f"{first.strip()}.{last.strip()}".lower()
+            self.by_rule["first_last"][name].add(cloud_user_id)
 
     def resolve(self, host_user: str) -> Resolution:
         """The cloud users a host user is, by the first rule that finds any."""
