@@ -19,6 +19,7 @@ from fastapi.testclient import TestClient
 from httpx import Response
 
 from seatmeter.agent.catalog import load_packaged
+from seatmeter.server.entitlements.models import CloudUser, ProductPool
 
 # The callers: nobody, an API token of each scope, and an enrolled agent.
 NOBODY = "nobody"
@@ -133,6 +134,30 @@ class Stage:
         # Its own token, so that revoking it leaves the callers' intact.
         return self.create("/api/v1/tokens", {"name": "to revoke", "scope": "read"})
 
+    # Pools and cloud users come from the connector's sync, not the API.
+    @cached_property
+    def pool_id(self) -> int:
+        return self._stored(
+            ProductPool(license_server_id=self.server_id, product_id="p", name="Revit")
+        )
+
+    @cached_property
+    def cloud_user_id(self) -> int:
+        person = CloudUser(license_server_id=self.server_id, autodesk_id="US1", email="j@corp.com")
+        return self._stored(person)
+
+    @cached_property
+    def mapping_id(self) -> int:
+        body = {"host_user": "CORP\\jd", "cloud_user_id": self.cloud_user_id}
+        return self.create("/api/v1/user-mappings", body)
+
+    def _stored(self, row: Any) -> int:
+        with self.client.app.state.database.writing() as session:
+            session.add(row)
+            session.flush()
+            made: int = row.id
+        return made
+
 
 class PathIds(dict[str, Any]):
     """Fills a path template from the stage, making only what it names."""
@@ -153,11 +178,12 @@ class Endpoint:
     method: str
     path: str
     body: Body | None = None
+    query: dict[str, str] | None = None
 
     def call(self, stage: Stage, headers: dict[str, str]) -> Response:
         url = self.path.format_map(PathIds(stage))
         json = self.body(stage) if self.body else None
-        return stage.client.request(self.method, url, json=json, headers=headers)
+        return stage.client.request(self.method, url, json=json, params=self.query, headers=headers)
 
 
 def session_event(stage: Stage) -> dict[str, Any]:
@@ -180,6 +206,20 @@ def newer_catalog(_stage: Stage) -> dict[str, Any]:
     document = load_packaged().as_document()
     document["revision"] += 1
     return document
+
+
+IMPORTED = {
+    "hostname": "CAD-01",
+    "username": "CORP\\jdoe",
+    "application": "Revit",
+    "version": "2024",
+    "started_at": "2025-01-06T08:00:00Z",
+    "ended_at": "2025-01-06T12:00:00Z",
+}
+
+
+def a_mapping(stage: Stage) -> dict[str, Any]:
+    return {"host_user": "CORP\\jdoe", "cloud_user_id": stage.cloud_user_id}
 
 
 def members(stage: Stage) -> dict[str, Any]:
@@ -237,6 +277,20 @@ ENDPOINTS = (
     Endpoint("DELETE", "/api/v1/license-servers/{server_id}"),
     # Sessions.
     Endpoint("GET", "/api/v1/sessions"),
+    Endpoint("POST", "/api/v1/sessions/import", lambda _: {"sessions": [IMPORTED]}),
+    # Identity mapping and the pools' applications.
+    Endpoint("GET", "/api/v1/user-mappings"),
+    Endpoint("POST", "/api/v1/user-mappings", a_mapping),
+    Endpoint("GET", "/api/v1/user-mappings/unmatched"),
+    Endpoint("GET", "/api/v1/user-mappings/resolve", query={"host_user": "CORP\\jd"}),
+    Endpoint("DELETE", "/api/v1/user-mappings/{mapping_id}"),
+    Endpoint("GET", "/api/v1/product-pools/{pool_id}/applications"),
+    Endpoint(
+        "PUT",
+        "/api/v1/product-pools/{pool_id}/applications",
+        lambda _: {"applications": ["Revit"]},
+    ),
+    Endpoint("DELETE", "/api/v1/product-pools/{pool_id}/applications"),
     # The product catalog agents match processes with.
     Endpoint("GET", "/api/v1/catalog"),
     Endpoint("PUT", "/api/v1/catalog", newer_catalog),

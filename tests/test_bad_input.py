@@ -19,6 +19,7 @@ from fastapi.testclient import TestClient
 from httpx import Response
 
 from seatmeter.agent.catalog import load_packaged
+from seatmeter.server.entitlements.models import CloudUser, ProductPool
 from seatmeter.server.settings import Settings
 
 ENROL = "/api/agent/v1/enrol"
@@ -34,6 +35,9 @@ SERVER = "/api/v1/license-servers/{server_id}"
 ACCOUNTS = "/api/v1/accounts"
 TOKENS = "/api/v1/tokens"
 CATALOG = "/api/v1/catalog"
+MAPPINGS = "/api/v1/user-mappings"
+POOL_APPLICATIONS = "/api/v1/product-pools/{pool_id}/applications"
+IMPORT = "/api/v1/sessions/import"
 
 AGENT_ID = "agent-1"
 UNKNOWN = 999_999
@@ -72,6 +76,15 @@ NEW_GROUP = {"name": "Drafting"}
 NEW_SERVER = {"name": "Second team", "team_id": "t-2"}
 NEW_ACCOUNT = {"name": "asmith", "password": "correct horse battery"}
 NEW_TOKEN = {"name": "ci", "scope": "read"}
+IMPORTED = {
+    "hostname": "CAD-01",
+    "username": "CORP\\jdoe",
+    "application": "Revit",
+    "version": "2024",
+    "started_at": "2025-01-06T08:00:00Z",
+    "ended_at": "2025-01-06T12:00:00Z",
+}
+CSV_HEADER = "hostname,username,application,version,started_at,ended_at\r\n"
 
 
 class Stage:
@@ -132,6 +145,28 @@ class Stage:
         body = {"name": "jdoe", "password": "correct horse battery"}
         return int(self.create(ACCOUNTS, body)["id"])
 
+    # Pools and cloud users come from the connector's sync, not the API.
+    @cached_property
+    def pool_id(self) -> int:
+        pool = ProductPool(license_server_id=self.server_id, product_id="p", name="Revit")
+        return self._stored(pool)
+
+    @cached_property
+    def cloud_user_id(self) -> int:
+        person = CloudUser(license_server_id=self.server_id, autodesk_id="US1", email="j@corp.com")
+        return self._stored(person)
+
+    @cached_property
+    def mapping_id(self) -> int:
+        return int(self.create(MAPPINGS, a_mapping(self))["id"])
+
+    def _stored(self, row: Any) -> int:
+        with self.client.app.state.database.writing() as session:
+            session.add(row)
+            session.flush()
+            made: int = row.id
+        return made
+
 
 class PathIds(dict[str, Any]):
     """Fills a path template from the stage, making only what it names."""
@@ -176,6 +211,10 @@ class Case:
             headers["content-type"] = self.content_type
             return stage.client.request(self.method, url, content=body, headers=headers)
         return stage.client.request(self.method, url, json=body, headers=headers)
+
+
+def a_mapping(stage: Stage, **changes: Any) -> dict[str, Any]:
+    return {"host_user": "CORP\\jd", "cloud_user_id": stage.cloud_user_id, **changes}
 
 
 def with_(base: dict[str, Any], **changes: Any) -> dict[str, Any]:
@@ -232,6 +271,8 @@ BODIES: tuple[tuple[str, str, Any], ...] = (
     ("POST", ACCOUNTS, NEW_ACCOUNT),
     ("POST", TOKENS, NEW_TOKEN),
     ("PUT", CATALOG, lambda _stage: newer_catalog()),
+    ("POST", MAPPINGS, a_mapping),
+    ("PUT", POOL_APPLICATIONS, {"applications": ["Revit"]}),
 )
 TOO_LARGE = {"status": 413, "code": "body_too_large"}
 NAME_TAKEN = {"status": 409, "code": "name_taken"}
@@ -693,8 +734,128 @@ def catalog_cases() -> list[Case]:
     ]
 
 
+def mapping_cases() -> list[Case]:
+    case = cases_for("POST", MAPPINGS)
+    forget = cases_for("DELETE", f"{MAPPINGS}/{{mapping_id}}")
+
+    def spoiled(**changes: Any) -> Callable[[Stage], dict[str, Any]]:
+        return lambda stage: a_mapping(stage, **changes)
+
+    def without_field(name: str) -> Callable[[Stage], dict[str, Any]]:
+        return lambda stage: without(a_mapping(stage), name)
+
+    return [
+        case("no host_user", without_field("host_user"), "host_user"),
+        case("host_user blank", spoiled(host_user="  "), "host_user"),
+        case("host_user over 255", spoiled(host_user="h" * 256), "host_user"),
+        case("host_user a number", spoiled(host_user=5), "host_user", "5"),
+        case("host_user with NUL", spoiled(host_user="CORP\x00jd"), "host_user"),
+        case("no cloud_user_id", without_field("cloud_user_id"), "cloud_user_id"),
+        case(
+            "cloud_user_id unknown", spoiled(cloud_user_id=UNKNOWN), "cloud_user_id", str(UNKNOWN)
+        ),
+        case("cloud_user_id a string", spoiled(cloud_user_id="1"), "cloud_user_id", "1"),
+        case(
+            "cloud_user_id over 32 bits",
+            spoiled(cloud_user_id=OVER_INT32),
+            "cloud_user_id",
+            str(OVER_INT32),
+        ),
+        case(
+            "already mapped",
+            a_mapping,
+            "host_user",
+            "CORP",
+            needs=("mapping_id",),
+            status=409,
+            code="mapping_exists",
+        ),
+        forget("unknown", value=str(UNKNOWN), at=f"{MAPPINGS}/{UNKNOWN}", **UNKNOWN_ID),
+        forget("not a number", field="mapping_id", value="abc", at=f"{MAPPINGS}/abc"),
+    ]
+
+
+def pool_application_cases() -> list[Case]:
+    case = cases_for("PUT", POOL_APPLICATIONS)
+    reset = cases_for("DELETE", POOL_APPLICATIONS)
+    unknown = POOL_APPLICATIONS.replace("{pool_id}", str(UNKNOWN))
+    valid = {"applications": ["Revit"]}
+    return [
+        case("no applications", {}, "applications"),
+        case("applications a string", {"applications": "Revit"}, "applications", "Revit"),
+        case("applications null", {"applications": None}, "applications"),
+        case("application unknown", {"applications": ["Rvt"]}, "applications[0]", "Rvt"),
+        case("application a number", {"applications": [5]}, "applications", "5"),
+        case("application empty", {"applications": [""]}, "applications"),
+        case("over 500 applications", {"applications": ["Revit"] * 501}, "applications"),
+        case("unknown pool", valid, value=str(UNKNOWN), at=unknown, **UNKNOWN_ID),
+        case(
+            "pool not a number",
+            valid,
+            "pool_id",
+            "abc",
+            at=POOL_APPLICATIONS.replace("{pool_id}", "abc"),
+        ),
+        reset("unknown pool", value=str(UNKNOWN), at=unknown, **UNKNOWN_ID),
+    ]
+
+
+def import_cases() -> list[Case]:
+    case = cases_for("POST", IMPORT)
+
+    def row(**changes: Any) -> dict[str, Any]:
+        return {"sessions": [IMPORTED, with_(IMPORTED, **changes)]}
+
+    def csv(text: str, name: str, field: str, value: str | None = None, **expected: Any) -> Case:
+        body = text.encode()
+        return case(name, body, field, value, content_type="text/csv", **expected)
+
+    bad_row = {"status": 422, "code": "invalid_row"}
+    one = {"sessions": [IMPORTED]}
+    later = "2025-01-06T09:00:00Z,2025-01-06T10:00:00Z"
+    blank_username = CSV_HEADER + f"CAD-01,,Revit,2024,{later}\r\n"
+    extra_cell = CSV_HEADER + f"CAD-01,jd,Revit,2024,{later},x\r\n"
+    return [
+        case("malformed JSON", b'{"sessions": ', status=400, code="malformed_json"),
+        case("no body", b"", status=400, code="malformed_json"),
+        case("JSON null", b"null", "body"),
+        case("a JSON string", "text", "body"),
+        case("unknown field", {"sessions": [IMPORTED], "colour": "red"}, "colour"),
+        case("no sessions", {}, "sessions"),
+        case("sessions an object", {"sessions": {"a": 1}}, "body"),
+        case("NaN", b'{"sessions": [{"hostname": NaN}]}', **NOT_STORABLE),
+        case("over max_body_bytes", padded(one), "max_body_bytes", **TOO_LARGE),
+        case("row without hostname", row(hostname=None), "sessions[1].hostname", **bad_row),
+        case("row hostname a number", row(hostname=7), "sessions[1].hostname", "7", **bad_row),
+        case("row username over 255", row(username="u" * 256), "username", **bad_row),
+        case("row version over 32", row(version="v" * 33), "version", **bad_row),
+        case("row with NUL", row(username="CORP\x00jd"), "username", **bad_row),
+        case("row without offset", row(started_at="2025-01-06T08:00:00"), "started_at", **bad_row),
+        case("row in year 9999", row(ended_at="9999-01-01T00:00:00Z"), "ended_at", **bad_row),
+        case("row ends first", row(ended_at="2025-01-01T00:00:00Z"), "ended_at", **bad_row),
+        case("row external_id over 200", row(external_id="x" * 201), "external_id", **bad_row),
+        case("row unknown field", row(colour="red"), "colour", **bad_row),
+        case("row not an object", {"sessions": ["CAD-01"]}, "sessions[0]", **bad_row),
+        csv("hostname,username\r\n", "CSV without columns", "columns", "hostname,username"),
+        csv(blank_username, "CSV blank username", "username", **bad_row),
+        csv(extra_cell, "CSV extra cell", "extra cells", **bad_row),
+        case(
+            "XML",
+            b"<sessions/>",
+            "Content-Type",
+            "application/xml",
+            content_type="application/xml",
+            status=415,
+            code="unsupported_media_type",
+        ),
+    ]
+
+
 CASES = [
     *generic_cases(),
+    *mapping_cases(),
+    *pool_application_cases(),
+    *import_cases(),
     *enrol_cases(),
     *check_in_cases(),
     *event_cases(),

@@ -20,7 +20,10 @@ from seatmeter.server.operations.metrics import Metrics
 from seatmeter.server.operations.metrics import router as metrics_router
 from seatmeter.server.secrets import load_box
 from seatmeter.server.sessions.api import router as sessions_router
+from seatmeter.server.sessions.importing import router as session_import_router
 from seatmeter.server.settings import Settings
+from seatmeter.server.usage import identity
+from seatmeter.server.usage.api import router as usage_router
 
 ROUTERS = (
     agent_api_router,
@@ -31,6 +34,8 @@ ROUTERS = (
     accounts_router,
     catalogs_router,
     metrics_router,
+    session_import_router,
+    usage_router,
 )
 
 
@@ -45,6 +50,7 @@ def create_app(settings: Settings, database: Database) -> FastAPI:
     app.state.database = database
     app.state.secret_box = load_box(settings)
     app.state.metrics = Metrics(database, settings)
+    identity.install(settings)
     errors.install(app)
     for router in ROUTERS:
         app.include_router(router, responses=errors.RESPONSES)

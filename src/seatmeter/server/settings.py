@@ -107,6 +107,25 @@ SETTINGS = (
         maximum=86_400,
     ),
     Setting(
+        "identity_rules",
+        str,
+        "explicit,email,first_last",
+        "Rules that map a host user (CORP\\jdoe) to cloud users, in order, "
+        "comma-separated; the first rule that finds anyone decides. "
+        "explicit: the administrator's user mappings; email: the name "
+        "equals the email's local part; first_last: the name equals "
+        "first.last. Names compare case-insensitively.",
+        check=lambda rules: _identity_rules_problem(rules),
+    ),
+    Setting(
+        "identity_email_domains",
+        str,
+        None,
+        "Email domains (comma-separated, e.g. corp.com,corp.co.uk) the "
+        "email and first_last rules may match; empty means any domain.",
+        check=lambda domains: _email_domains_problem(domains),
+    ),
+    Setting(
         "log_level",
         str,
         "info",
@@ -138,6 +157,8 @@ class Settings:
     agent_checkin_interval_s: int
     agent_scan_interval_s: int
     legacy_idle_window_s: int
+    identity_rules: str
+    identity_email_domains: str | None
     log_level: str
     # Where each value came from: "flag", "environment", a file, "default".
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
@@ -226,6 +247,31 @@ def _database_url_problem(url: str) -> str | None:
     if parsed.get_backend_name() not in ("sqlite", "postgresql"):
         shown = parsed.render_as_string(hide_password=True)
         return f"is {shown!r}; Seatmeter runs on sqlite or postgresql"
+    return None
+
+
+IDENTITY_RULES = ("explicit", "email", "first_last")
+
+
+def _identity_rules_problem(rules: str) -> str | None:
+    names = [name.strip() for name in rules.split(",")]
+    unknown = [name for name in names if name not in IDENTITY_RULES]
+    if unknown or len(set(names)) != len(names):
+        return (
+            f"is {rules!r}; give some of {', '.join(IDENTITY_RULES)}, each "
+            "once, comma-separated, in the order they should apply"
+        )
+    return None
+
+
+def _email_domains_problem(domains: str) -> str | None:
+    for domain in domains.split(","):
+        name = domain.strip()
+        if not name or "@" in name or " " in name or "." not in name:
+            return (
+                f"has {name!r}, not an email domain; give domains such as "
+                "corp.com,corp.co.uk (no @), comma-separated"
+            )
     return None
 
 

@@ -8,6 +8,7 @@ from seatmeter.server.db.base import Base
 from seatmeter.server.entitlements.models import Assignment, CloudUser, ProductPool
 from seatmeter.server.license_servers.models import LicenseServer
 from seatmeter.server.sessions.models import SessionEvent, UsageSession
+from seatmeter.server.usage.models import PoolApplications, UserMapping
 
 metadata = Base.metadata
 
@@ -20,9 +21,11 @@ __all__ = [
     "AutoAssignRule",
     "CloudUser",
     "LicenseServer",
+    "PoolApplications",
     "ProductCatalog",
     "ProductPool",
     "SessionEvent",
     "UsageSession",
+    "UserMapping",
     "metadata",
 ]

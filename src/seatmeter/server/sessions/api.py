@@ -30,6 +30,11 @@ class SessionOut(BaseModel):
     duration_s: float = Field(description="up to now while running")
     source: Literal["process", "legacy", "import"]
     product_pool_id: int | None = Field(description="the pool it was attributed to")
+    cloud_user_id: int | None = Field(description="the cloud user it was attributed to")
+    attribution: Literal["pool", "unassigned", "unmapped"] | None = Field(
+        description="pool: counted on a pool; unassigned: use without an "
+        "assignment; unmapped: no cloud user matches; null: not yet attributed"
+    )
 
 
 @router.get("", response_model=Listing[SessionOut])
@@ -108,4 +113,6 @@ def _shown(row: UsageSession, now: datetime) -> dict[str, Any]:
         "duration_s": round((end - row.started_at).total_seconds(), 3),
         "source": row.source,
         "product_pool_id": row.product_pool_id,
+        "cloud_user_id": row.cloud_user_id,
+        "attribution": row.attribution,
     }

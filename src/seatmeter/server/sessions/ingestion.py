@@ -20,6 +20,7 @@ from seatmeter.server.agents.models import Agent
 from seatmeter.server.api.fields import AgentIdText, AgentTime, Body
 from seatmeter.server.errors import ApiError, describe_problem
 from seatmeter.server.sessions.models import SessionEvent, UsageSession
+from seatmeter.server.usage.attribution import attribute
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +96,9 @@ def ingest(session: Session, agent_id: str, events: list[Event]) -> dict[str, in
     assert agent is not None
     fresh = _unseen(session, agent_id, events)
     shift = _clock_correction(agent)
-    session_ids = _upsert_sessions(session, agent_id, fresh, shift)
+    session_ids, created = _upsert_sessions(session, agent_id, fresh, shift)
+    # In the same transaction: a session is never stored unattributed.
+    attribute(session, session_ids=created)
     if fresh:
         session.execute(
             insert(SessionEvent),
@@ -142,8 +145,9 @@ def _clock_correction(agent: Agent) -> timedelta:
 
 def _upsert_sessions(
     session: Session, agent_id: str, events: list[Event], shift: timedelta
-) -> dict[str, int]:
-    """Create the sessions these events speak of, and close stopped ones."""
+) -> tuple[dict[str, int], list[int]]:
+    """Create the sessions these events speak of, and close stopped ones;
+    returns every session's id by the agent's key, and the new ids."""
     wanted = list(dict.fromkeys(event.session_id for event in events))
     known = _known_sessions(session, agent_id, wanted)
     stops: dict[str, datetime] = {}
@@ -155,17 +159,19 @@ def _upsert_sessions(
         if event.session_id not in known and event.session_id not in new_rows:
             new_rows[event.session_id] = _session_row(agent_id, event, shift)
             new_rows[event.session_id]["ended_at"] = stops.pop(event.session_id, None)
+    created: dict[str, int] = {}
     if new_rows:
-        created = session.execute(
+        rows = session.execute(
             insert(UsageSession).returning(UsageSession.agent_session_id, UsageSession.id),
             list(new_rows.values()),
         )
-        known.update({key: row_id for key, row_id in created if key})
+        created = {key: row_id for key, row_id in rows if key}
+        known.update(created)
     for key, ended_at in stops.items():
         session.execute(
             update(UsageSession).where(UsageSession.id == known[key]).values(ended_at=ended_at)
         )
-    return known
+    return known, list(created.values())
 
 
 def _known_sessions(session: Session, agent_id: str, keys: list[str]) -> dict[str, int]:

@@ -6,6 +6,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 from seatmeter.server.db import Base, UTCDateTime, utcnow
 
 SOURCES = ("process", "legacy", "import")
+# How a session was attributed (usage/attribution.py); null: not yet.
+ATTRIBUTIONS = ("pool", "unassigned", "unmapped")
 
 # SQLite only autoincrements a column declared exactly INTEGER.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
@@ -21,6 +23,8 @@ class UsageSession(Base):
         Index("ix_sessions_ended_at", "ended_at"),
         Index("ix_sessions_hostname", "hostname"),
         Index("ix_sessions_username", "username"),
+        # Attribution finds a (host user, application) pair's sessions.
+        Index("ix_sessions_username_application", "username", "application"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -42,6 +46,7 @@ class UsageSession(Base):
     cloud_user_id: Mapped[int | None] = mapped_column(
         ForeignKey("cloud_users.id", ondelete="SET NULL")
     )
+    attribution: Mapped[str | None] = mapped_column(String(16))
 
 
 class SessionEvent(Base):
