@@ -19,6 +19,7 @@ from seatmeter.server.license_servers.api import router as license_servers_route
 from seatmeter.server.secrets import load_box
 from seatmeter.server.sessions.api import router as sessions_router
 from seatmeter.server.settings import Settings
+from seatmeter.web.app import mount as mount_web
 
 ROUTERS = (
     agent_api_router,
@@ -46,6 +47,7 @@ def create_app(settings: Settings, database: Database) -> FastAPI:
         app.include_router(router, responses=errors.RESPONSES)
     app.add_api_route("/healthz", healthz, methods=["GET"], tags=["operations"])
     app.add_api_route("/readyz", readyz, methods=["GET"], tags=["operations"])
+    mount_web(app)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     return app
 

@@ -107,6 +107,14 @@ SETTINGS = (
         maximum=86_400,
     ),
     Setting(
+        "web_session_hours",
+        int,
+        12,
+        "Hours a sign-in to the web UI lasts before the password is asked again.",
+        minimum=1,
+        maximum=720,
+    ),
+    Setting(
         "log_level",
         str,
         "info",
@@ -138,6 +146,7 @@ class Settings:
     agent_checkin_interval_s: int
     agent_scan_interval_s: int
     legacy_idle_window_s: int
+    web_session_hours: int
     log_level: str
     # Where each value came from: "flag", "environment", a file, "default".
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)

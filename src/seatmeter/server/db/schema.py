@@ -8,6 +8,7 @@ from seatmeter.server.db.base import Base
 from seatmeter.server.entitlements.models import Assignment, CloudUser, ProductPool
 from seatmeter.server.license_servers.models import LicenseServer
 from seatmeter.server.sessions.models import SessionEvent, UsageSession
+from seatmeter.web.models import WebSession
 
 metadata = Base.metadata
 
@@ -24,5 +25,6 @@ __all__ = [
     "ProductPool",
     "SessionEvent",
     "UsageSession",
+    "WebSession",
     "metadata",
 ]
