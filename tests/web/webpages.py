@@ -1,21 +1,29 @@
 """Helpers for the web UI's tests: accounts, signing in, reading forms."""
 
 import re
+from functools import cache
 from typing import Any
 
 from fastapi.testclient import TestClient
 from httpx import Response
 
-from seatmeter.server.accounts.service import create_account
+from seatmeter.server.accounts.credentials import hash_password
+from seatmeter.server.accounts.models import Account
 from seatmeter.server.db import Database
 
 PASSWORD = "correct horse battery"
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
+@cache
+def password_hash() -> str:
+    """Hashed once: argon2 is slow on purpose, and tests make many accounts."""
+    return hash_password(PASSWORD)
+
+
 def make_account(database: Database, name: str, role: str) -> None:
     with database.writing() as session:
-        create_account(session, name, PASSWORD, role)
+        session.add(Account(name=name, password_hash=password_hash(), role=role))
 
 
 def signed_in(client: TestClient, database: Database, name: str, role: str) -> TestClient:

@@ -79,3 +79,8 @@ def _check_query(request: Request) -> None:
 def _as_api_error(error: RequestValidationError) -> ApiError:
     first = describe_problem(error.errors()[0])
     return invalid(first["field"], first["value"], first["problem"])
+
+
+def is_page(route: Any) -> bool:
+    """Whether a route (or a FastAPI route context) is a web page."""
+    return isinstance(getattr(route, "original_route", route), WebRoute)
