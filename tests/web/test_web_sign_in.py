@@ -37,16 +37,25 @@ def test_signing_in_sets_an_http_only_same_site_cookie(
     assert person.get("/").status_code == 200
 
 
-def test_the_cookie_is_secure_behind_tls(
-    database_url: str, database: Database, tmp_path: Path
-) -> None:
-    settings = make_settings(database_url, tmp_path, public_url="https://seatmeter.example")
+def test_the_cookie_is_secure_behind_tls(client: TestClient, database: Database) -> None:
     make_account(database, "ada", "admin")
-    with TestClient(create_app(settings, database), follow_redirects=False) as person:
+    with TestClient(client.app, base_url="https://testserver", follow_redirects=False) as person:
         response = sign_in(person, "ada", PASSWORD)
+        assert person.get("/").status_code == 200
 
     assert response.status_code == 303
     assert "secure" in response.headers["set-cookie"].lower()
+
+
+def test_a_public_https_url_makes_the_cookie_secure(
+    database_url: str, database: Database, tmp_path: Path
+) -> None:
+    # Behind a TLS proxy that does not say so, public_url still tells.
+    settings = make_settings(database_url, tmp_path, public_url="https://seatmeter.example")
+    with TestClient(create_app(settings, database), follow_redirects=False) as person:
+        page = person.get("/login")
+
+    assert "secure" in page.headers["set-cookie"].lower()
 
 
 def test_a_wrong_password_or_name_is_refused_alike(client: TestClient, database: Database) -> None:
