@@ -140,6 +140,16 @@ def test_the_active_grid_shows_running_sessions_and_refreshes_itself(
     assert cells(refreshed.text, "hostname") == [f"CAD-000{n}" for n in (8, 6, 4, 2, 0)]
 
 
+def test_a_refresh_after_the_sign_in_expired_loads_the_sign_in_page(
+    client: TestClient,
+) -> None:
+    response = client.get("/sessions/active", headers={"HX-Request": "true"})
+
+    assert response.status_code == 200
+    assert response.headers["HX-Redirect"] == "/login?next=/sessions/active"
+    assert response.text == ""
+
+
 def test_a_grid_page_costs_the_same_queries_on_any_page(
     database: Database, viewer_page: TestClient
 ) -> None:

@@ -52,12 +52,11 @@ def sign_in_redirect(request: Request) -> Response:
     target = request.url.path if request.method == "GET" else "/"
     if request.url.query and request.method == "GET":
         target += "?" + request.url.query
-    response = RedirectResponse(f"/login?next={quote(target)}", status_code=303)
     if request.headers.get("hx-request") == "true":
-        # htmx follows redirects itself and would swap the form into a
-        # grid; ask it to load the sign-in page as a whole page instead.
-        response.headers["HX-Redirect"] = "/login"
-    return response
+        # The browser would follow a redirect inside htmx's request and
+        # swap the sign-in form into a grid; htmx loads this one whole.
+        return Response(headers={"HX-Redirect": f"/login?next={quote(request.url.path)}"})
+    return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
 
 
 def back_to(path: str, notice: str) -> Response:

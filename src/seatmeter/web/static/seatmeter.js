@@ -26,6 +26,10 @@ function drawCharts(root) {
       data: JSON.parse(source.textContent),
       options: {
         animation: false,
+        color: "#1d2430",
+        backgroundColor: "rgba(15, 108, 140, 0.55)",
+        borderColor: "#0f6c8c",
+        datasets: { bar: { maxBarThickness: 48 } },
         maintainAspectRatio: false,
         plugins: { legend: { display: false } },
         scales: { y: { beginAtZero: true, ticks: { precision: 0 } } },
