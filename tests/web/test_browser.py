@@ -1,10 +1,11 @@
 """The web UI in a real Chromium (Debian's, driven by Playwright) against a
 real `seatmeter serve` process and a real agent with a fake acad.exe.
 
-Screenshots of the dashboard and the troubleshooting view are saved in
-artifacts/screenshots/. These tests run on SQLite only: the pages' SQL
-is the TestClient tests' concern, on both databases; here it is the
-browser, the agent and the server process together.
+Screenshots of the dashboard, the troubleshooting view, an agent group
+and the active sessions are saved in artifacts/screenshots/. These tests
+run on SQLite only: the pages' SQL is the TestClient tests' concern, on
+both databases; here it is the browser, the agent and the server process
+together.
 """
 
 import csv
@@ -157,6 +158,7 @@ def test_an_administrator_sets_up_monitoring_and_watches_a_session_arrive(
             page.locator("#others").get_by_label(hostname).check()
             page.click("button:has-text('Add the ticked agents')")
             expect(page.locator("#members")).to_contain_text(hostname)
+            screenshot(page, "agent-group.png")
             page.goto(f"{site.url}/license-servers/{server_id}")
             page.get_by_label("Civil", exact=True).check()
             page.click("button:has-text('Save')")
@@ -171,6 +173,7 @@ def test_an_administrator_sets_up_monitoring_and_watches_a_session_arrive(
                 expect(row.first).to_be_visible()
                 expect(row.first.locator("td[data-column=hostname]")).to_have_text(hostname)
                 assert loads == [], "the grid refreshed itself, the page did not reload"
+                screenshot(page, "active-sessions.png")
 
                 as_csv = download(page, "a:text-is('CSV')")
                 as_xlsx = download(page, "a:text-is('XLSX')")
