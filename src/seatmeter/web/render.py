@@ -7,11 +7,13 @@ product names) reaches a page through a template, and autoescape turns
 
 from datetime import datetime
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
-from jinja2 import Environment, PackageLoader, StrictUndefined
+
+if TYPE_CHECKING:
+    from jinja2 import Environment
 
 # Nothing inline runs: scripts and styles come from /static alone, so an
 # escaping mistake somewhere still could not run a script.
@@ -39,7 +41,11 @@ NAVIGATION = (
 
 
 @cache
-def environment() -> Environment:
+def environment() -> "Environment":
+    # Imported on first use: every `seatmeter` command imports the app,
+    # and only a served page needs templates.
+    from jinja2 import Environment, PackageLoader, StrictUndefined
+
     env = Environment(
         loader=PackageLoader("seatmeter.web", "templates"),
         autoescape=True,
