@@ -24,6 +24,7 @@ from seatmeter.server.sessions.importing import router as session_import_router
 from seatmeter.server.settings import Settings
 from seatmeter.server.usage import identity
 from seatmeter.server.usage.api import router as usage_router
+from seatmeter.web.app import mount as mount_web
 
 ROUTERS = (
     agent_api_router,
@@ -56,6 +57,7 @@ def create_app(settings: Settings, database: Database) -> FastAPI:
         app.include_router(router, responses=errors.RESPONSES)
     app.add_api_route("/healthz", healthz, methods=["GET"], tags=["operations"])
     app.add_api_route("/readyz", readyz, methods=["GET"], tags=["operations"])
+    mount_web(app)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     return app
 

@@ -126,6 +126,14 @@ SETTINGS = (
         check=lambda domains: _email_domains_problem(domains),
     ),
     Setting(
+        "web_session_hours",
+        int,
+        12,
+        "Hours a sign-in to the web UI lasts before the password is asked again.",
+        minimum=1,
+        maximum=720,
+    ),
+    Setting(
         "log_level",
         str,
         "info",
@@ -159,6 +167,7 @@ class Settings:
     legacy_idle_window_s: int
     identity_rules: str
     identity_email_domains: str | None
+    web_session_hours: int
     log_level: str
     # Where each value came from: "flag", "environment", a file, "default".
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)

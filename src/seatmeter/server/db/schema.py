@@ -9,6 +9,7 @@ from seatmeter.server.entitlements.models import Assignment, CloudUser, ProductP
 from seatmeter.server.license_servers.models import LicenseServer
 from seatmeter.server.sessions.models import SessionEvent, UsageSession
 from seatmeter.server.usage.models import PoolApplications, UserMapping
+from seatmeter.web.models import WebSession
 
 metadata = Base.metadata
 
@@ -27,5 +28,6 @@ __all__ = [
     "SessionEvent",
     "UsageSession",
     "UserMapping",
+    "WebSession",
     "metadata",
 ]

@@ -1,0 +1,36 @@
+"""The web UI's part of the server app: its page routers and static files."""
+
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from seatmeter.web.pages import (
+    accounts,
+    agent_groups,
+    agents,
+    dashboard,
+    license_servers,
+    login,
+    sessions,
+    troubleshooting,
+)
+
+STATIC = Path(__file__).parent / "static"
+
+PAGES = (
+    login.router,
+    dashboard.router,
+    sessions.router,
+    agents.router,
+    agent_groups.router,
+    license_servers.router,
+    troubleshooting.router,
+    accounts.router,
+)
+
+
+def mount(app: FastAPI) -> None:
+    for router in PAGES:
+        app.include_router(router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
