@@ -76,7 +76,9 @@ def test_upgrade_keeps_every_row_and_adopts_an_existing_default_group(
 
     assert current_revision(empty_database) == head_revision()
     for table in sorted(set(before) - TABLES_0002_CHANGES):
-        assert after[table] == before[table], table
+        # Later revisions may add columns; the old ones keep their values.
+        old = before[table][0].keys()
+        assert [{c: row[c] for c in old} for row in after[table]] == before[table], table
 
     # The group named Default became the default group; no second one.
     groups = before["agent_groups"]

@@ -3,9 +3,15 @@
 from seatmeter.server.accounts.models import Account, ApiToken
 from seatmeter.server.agent_groups.models import AgentGroup, AutoAssignRule
 from seatmeter.server.agents.models import Agent
+from seatmeter.server.autodesk.models import OAuthState, SyncRun
 from seatmeter.server.catalogs.models import ProductCatalog
 from seatmeter.server.db.base import Base
-from seatmeter.server.entitlements.models import Assignment, CloudUser, ProductPool
+from seatmeter.server.entitlements.models import (
+    Assignment,
+    CloudUser,
+    PoolSeatCount,
+    ProductPool,
+)
 from seatmeter.server.license_servers.models import LicenseServer
 from seatmeter.server.sessions.models import SessionEvent, UsageSession
 
@@ -20,9 +26,12 @@ __all__ = [
     "AutoAssignRule",
     "CloudUser",
     "LicenseServer",
+    "OAuthState",
+    "PoolSeatCount",
     "ProductCatalog",
     "ProductPool",
     "SessionEvent",
+    "SyncRun",
     "UsageSession",
     "metadata",
 ]
