@@ -63,6 +63,8 @@ class Snapshot:
     # False for sources without seat counts (the CSV export): keep the
     # counts a sync stored rather than overwrite them with nothing.
     has_seat_counts: bool = True
+    # False for a user export alone: pools and assignments stay as they are.
+    has_usage: bool = True
 
 
 @dataclass
@@ -77,9 +79,10 @@ class Outcome:
 
 def apply(session: Session, server_id: int, snapshot: Snapshot, now: datetime) -> Outcome:
     outcome = Outcome()
-    pools = _apply_pools(session, server_id, snapshot, now, outcome)
     users = _apply_users(session, server_id, snapshot.users, now, outcome)
-    _apply_assignments(session, server_id, snapshot.assignments, pools, users, now, outcome)
+    if snapshot.has_usage:
+        pools = _apply_pools(session, server_id, snapshot, now, outcome)
+        _apply_assignments(session, server_id, snapshot.assignments, pools, users, now, outcome)
     if outcome.skipped:
         # Autodesk says team-wide lists can lag recent changes.
         log.info(
