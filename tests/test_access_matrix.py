@@ -34,6 +34,8 @@ ALLOWED = {
     "admin": {ADMIN_TOKEN},
     "enrol": {AGENT_TOKEN},
     "agent": {AGENT},
+    # No credential counts: the single-use state is the proof.
+    "state": set(CALLERS),
 }
 OPEN_PATHS = {
     "/healthz",
@@ -44,8 +46,9 @@ OPEN_PATHS = {
     "/redoc",
 }
 ENROL_PATH = "/api/agent/v1/enrol"
+CALLBACK_PATH = "/api/v1/oauth/autodesk/callback"
 AGENT_ID = "agent-1"
-ERROR_CODES = {401: "unauthorized", 403: "forbidden"}
+ERROR_CODES = {401: "unauthorized", 403: "forbidden", 400: "invalid_state"}
 # API tokens by scope, as the conftest fixture gives them.
 Tokens = dict[str, str]
 
@@ -56,6 +59,8 @@ def access(method: str, path: str) -> str:
         return "open"
     if path == ENROL_PATH:
         return "enrol"
+    if path == CALLBACK_PATH:
+        return "state"
     if path.startswith("/api/agent/v1/"):
         return "agent"
     # Who holds access is itself sensitive: even the lists of accounts
@@ -69,6 +74,9 @@ def access(method: str, path: str) -> str:
 
 def expected_status(rule: str, caller: str) -> int:
     """200 stands for any 2xx; otherwise the refusal the caller must get."""
+    if rule == "state":
+        # Without a state, everyone gets the same 400, credentials or not.
+        return 400
     if caller in ALLOWED[rule]:
         return 200
     if caller == NOBODY:
@@ -118,8 +126,29 @@ class Stage:
 
     @cached_property
     def server_id(self) -> int:
-        body = {"name": "Main team", "team_id": "t-1"}
-        return self.create("/api/v1/license-servers", body)
+        # Its Autodesk is a closed port: syncs fail at once, but run.
+        body = {
+            "name": "Main team",
+            "team_id": "t-1",
+            "client_id": "app-1",
+            "client_secret": "app-secret",
+            "api_base_url": "http://127.0.0.1:9",
+        }
+        server_id = self.create("/api/v1/license-servers", body)
+        path = f"/api/v1/license-servers/{server_id}/refresh-token"
+        admin = bearer(self.tokens["admin"])
+        response = self.client.put(path, json={"refresh_token": "r-1"}, headers=admin)
+        assert response.status_code == 204, response.text
+        return server_id
+
+    @cached_property
+    def sync_id(self) -> int:
+        path = f"/api/v1/license-servers/{self.server_id}/sync"
+        admin = bearer(self.tokens["admin"])
+        response = self.client.post(path, params={"wait": "true"}, headers=admin)
+        assert response.status_code == 200, response.text
+        made: int = response.json()["id"]
+        return made
 
     @cached_property
     def account_id(self) -> int:
@@ -151,11 +180,14 @@ class Endpoint:
     method: str
     path: str
     body: Body | None = None
+    params: dict[str, str] | None = None
 
     def call(self, stage: Stage, headers: dict[str, str]) -> Response:
         url = self.path.format_map(PathIds(stage))
         json = self.body(stage) if self.body else None
-        return stage.client.request(self.method, url, json=json, headers=headers)
+        return stage.client.request(
+            self.method, url, json=json, params=self.params, headers=headers
+        )
 
 
 def session_event(stage: Stage) -> dict[str, Any]:
@@ -233,6 +265,21 @@ ENDPOINTS = (
         lambda _: {"enabled": False},
     ),
     Endpoint("DELETE", "/api/v1/license-servers/{server_id}"),
+    # The Autodesk connector.
+    Endpoint("POST", "/api/v1/license-servers/{server_id}/authorize"),
+    Endpoint("GET", CALLBACK_PATH),
+    Endpoint(
+        "PUT",
+        "/api/v1/license-servers/{server_id}/refresh-token",
+        lambda _: {"refresh_token": "r-2"},
+    ),
+    Endpoint("POST", "/api/v1/license-servers/{server_id}/sync", params={"wait": "true"}),
+    Endpoint("GET", "/api/v1/license-servers/{server_id}/syncs"),
+    Endpoint("GET", "/api/v1/license-servers/{server_id}/syncs/{sync_id}"),
+    # Entitlements.
+    Endpoint("GET", "/api/v1/product-pools"),
+    Endpoint("GET", "/api/v1/cloud-users"),
+    Endpoint("GET", "/api/v1/assignments"),
     # Sessions.
     Endpoint("GET", "/api/v1/sessions"),
     # The product catalog agents match processes with.

@@ -34,6 +34,9 @@ SERVER = "/api/v1/license-servers/{server_id}"
 ACCOUNTS = "/api/v1/accounts"
 TOKENS = "/api/v1/tokens"
 CATALOG = "/api/v1/catalog"
+AUTHORIZE = "/api/v1/license-servers/{server_id}/authorize"
+REFRESH_TOKEN = "/api/v1/license-servers/{server_id}/refresh-token"
+SYNC = "/api/v1/license-servers/{server_id}/sync"
 
 AGENT_ID = "agent-1"
 UNKNOWN = 999_999
@@ -232,6 +235,7 @@ BODIES: tuple[tuple[str, str, Any], ...] = (
     ("POST", ACCOUNTS, NEW_ACCOUNT),
     ("POST", TOKENS, NEW_TOKEN),
     ("PUT", CATALOG, lambda _stage: newer_catalog()),
+    ("PUT", REFRESH_TOKEN, {"refresh_token": "r-1"}),
 )
 TOO_LARGE = {"status": 413, "code": "body_too_large"}
 NAME_TAKEN = {"status": 409, "code": "name_taken"}
@@ -693,8 +697,29 @@ def catalog_cases() -> list[Case]:
     ]
 
 
+def connector_cases() -> list[Case]:
+    """The Autodesk connector's writes; the stage's server has no client yet."""
+    authorize = cases_for("POST", AUTHORIZE)
+    refresh_token = cases_for("PUT", REFRESH_TOKEN)
+    sync = cases_for("POST", SYNC)
+    unknown = str(UNKNOWN)
+    return [
+        authorize("no client_id", field="client_id"),
+        authorize(
+            "unknown server", value=unknown, at=f"{SERVERS}/{UNKNOWN}/authorize", **UNKNOWN_ID
+        ),
+        refresh_token("empty", {"refresh_token": " "}, "refresh_token"),
+        refresh_token("a number", {"refresh_token": 7}, "refresh_token", "7"),
+        refresh_token("no client_id", {"refresh_token": "r-1"}, "client_id"),
+        sync("not connected", field=None, status=409, code="not_connected"),
+        sync("wait not a boolean", field="wait", value="maybe", at=f"{SYNC}?wait=maybe"),
+        sync("unknown server", value=unknown, at=f"{SERVERS}/{UNKNOWN}/sync", **UNKNOWN_ID),
+    ]
+
+
 CASES = [
     *generic_cases(),
+    *connector_cases(),
     *enrol_cases(),
     *check_in_cases(),
     *event_cases(),
