@@ -13,6 +13,7 @@ from typing import Any
 
 import click
 
+from seatmeter.emulator.cli import emulator
 from seatmeter.server.settings import SETTINGS, Settings, SettingsError, load
 
 F = Callable[..., Any]
@@ -82,6 +83,9 @@ def serve(**options: Any) -> None:
         access_log=settings.log_level == "debug",
         server_header=False,
     )
+
+
+main.add_command(emulator)
 
 
 @main.group()
