@@ -280,6 +280,7 @@ ENDPOINTS = (
     Endpoint("GET", "/api/v1/product-pools"),
     Endpoint("GET", "/api/v1/cloud-users"),
     Endpoint("GET", "/api/v1/assignments"),
+    Endpoint("GET", "/api/v1/product-pool-seat-counts"),
     # Sessions.
     Endpoint("GET", "/api/v1/sessions"),
     # The product catalog agents match processes with.

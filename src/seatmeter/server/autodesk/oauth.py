@@ -325,7 +325,11 @@ def _keep(server: LicenseServer, tokens: Tokens, box: SecretBox) -> None:
 def _usable_access_token(server: LicenseServer, box: SecretBox, rejected: str | None) -> str | None:
     if server.access_token_encrypted is None or server.access_token_expires_at is None:
         return None
-    if server.access_token_expires_at - EXPIRY_MARGIN < utcnow():
+    # Refresh a little before expiry, but never on every call when
+    # Autodesk hands out tokens shorter-lived than the margin.
+    issued = server.refresh_token_issued_at or server.access_token_expires_at
+    margin = min(EXPIRY_MARGIN, (server.access_token_expires_at - issued) / 2)
+    if server.access_token_expires_at - margin < utcnow():
         return None
     token = box.open(server.access_token_encrypted)
     return None if token == rejected else token

@@ -17,13 +17,19 @@ from seatmeter.server.api.fields import MAX_ID
 from seatmeter.server.api.paging import Listing, Page
 from seatmeter.server.api.routing import StrictRoute
 from seatmeter.server.api.state import Db
-from seatmeter.server.entitlements.models import Assignment, CloudUser, ProductPool
+from seatmeter.server.entitlements.models import (
+    Assignment,
+    CloudUser,
+    PoolSeatCount,
+    ProductPool,
+)
 
 router = APIRouter(prefix="/api/v1", tags=["entitlements"], route_class=StrictRoute)
 
 ServerFilter = Annotated[
     int | None, Query(ge=1, le=MAX_ID, description="only this license server's")
 ]
+PoolFilter = Annotated[int | None, Query(ge=1, le=MAX_ID, description="only this pool's")]
 ActiveFilter = Annotated[bool | None, Query(description="only current (true) or past (false)")]
 
 
@@ -70,8 +76,18 @@ class AssignmentOut(BaseModel):
     last_accessed: datetime | None
 
 
+class SeatCountOut(BaseModel):
+    id: int
+    product_pool_id: int
+    observed_at: datetime
+    total_seats: int | None
+    assigned_seats: int | None
+    unlimited: bool
+
+
 POOL_FIELDS = tuple(ProductPoolOut.model_fields)
 USER_FIELDS = tuple(CloudUserOut.model_fields)
+COUNT_FIELDS = tuple(SeatCountOut.model_fields)
 
 
 @router.get("/product-pools", response_model=Listing[ProductPoolOut])
@@ -120,6 +136,28 @@ def list_assignments(
     query = _filtered(joined, Assignment, license_server_id, active, page)
     with db.reading() as session:
         items = [_assignment(*row) for row in session.execute(query).all()]
+    return page.result(items, key=lambda item: [item["id"]])
+
+
+@router.get("/product-pool-seat-counts", response_model=Listing[SeatCountOut])
+def list_seat_counts(
+    _: Reader,
+    db: Db,
+    license_server_id: ServerFilter = None,
+    product_pool_id: PoolFilter = None,
+    page: Page = Depends(),
+) -> dict[str, Any]:
+    """Each pool's seat counts from each moment a sync saw them change."""
+    query = select(PoolSeatCount)
+    if license_server_id is not None:
+        query = query.join(ProductPool).where(ProductPool.license_server_id == license_server_id)
+    if product_pool_id is not None:
+        query = query.where(PoolSeatCount.product_pool_id == product_pool_id)
+    if page.after:
+        query = query.where(PoolSeatCount.id > _after(page.after))
+    with db.reading() as session:
+        rows = session.scalars(query.order_by(PoolSeatCount.id).limit(page.limit + 1)).all()
+        items = [{name: getattr(row, name) for name in COUNT_FIELDS} for row in rows]
     return page.result(items, key=lambda item: [item["id"]])
 
 

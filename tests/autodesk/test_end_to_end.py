@@ -1,0 +1,263 @@
+"""The connector end to end: a real `seatmeter serve` and a real emulator.
+
+Consent through the browser path, syncs that match the emulator's data,
+changes recorded with their time, the minimum number of calls under the
+allowance (from the emulator's own call log), faults survived, a failed
+sync that leaves the previous snapshot untouched, rotating refresh
+tokens, and no secret in clear anywhere.
+"""
+
+import math
+import time
+from collections import Counter
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from seatmeter_and_autodesk import autodesk_entitlements, connected, team_id
+from sqlalchemy import MetaData, select
+
+from seatmeter.emulator.generator import generate_team
+from seatmeter.server.db import Database
+
+pytestmark = pytest.mark.slow
+
+ENTITLEMENT_TABLES = ("product_pools", "cloud_users", "assignments", "product_pool_seat_counts")
+
+
+def first_direct(data_view: dict[str, Any]) -> dict[str, Any]:
+    [team] = data_view["teams"]
+    shown = {p["productId"] for p in team["pools"] if p.get("supported", True)}
+    return next(
+        a
+        for a in team["assignments"]
+        if a["assignmentType"] == "DIRECT" and a["productId"] in shown
+    )
+
+
+def limited_pool(data_view: dict[str, Any]) -> dict[str, Any]:
+    [team] = data_view["teams"]
+    return next(p for p in team["pools"] if p.get("supported", True) and not p["unlimited"])
+
+
+def when(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def tables(database_url: str) -> dict[str, list[tuple[Any, ...]]]:
+    database = Database(database_url)
+    try:
+        metadata = MetaData()
+        metadata.reflect(database.engine, only=ENTITLEMENT_TABLES)
+        with database.engine.connect() as connection:
+            return {
+                name: sorted(
+                    tuple(row) for row in connection.execute(select(metadata.tables[name]))
+                )
+                for name in ENTITLEMENT_TABLES
+            }
+    finally:
+        database.dispose()
+
+
+def test_consent_sync_and_the_next_sync_records_changes(database_url: str, tmp_path: Path) -> None:
+    data = generate_team(users=40, seed=7)
+    with connected(database_url, tmp_path, data) as (autodesk, seatmeter):
+        assert seatmeter.server()["connected"] is True
+
+        first = seatmeter.sync()
+
+        assert first["status"] == "ok", first
+        assert seatmeter.entitlements() == autodesk_entitlements(autodesk)
+        view = autodesk.control("GET", "/data").json()
+        pool, held = limited_pool(view), first_direct(view)
+        changed = autodesk.control(
+            "PATCH",
+            f"/teams/{team_id(data)}/product-pools/{pool['productId']}",
+            {"totalQuantity": pool["totalQuantity"] + 5},
+        )
+        assert changed.status_code == 200, changed.text
+        removed = autodesk.control(
+            "DELETE",
+            f"/teams/{team_id(data)}/assignments?userId={held['userId']}"
+            f"&productId={held['productId']}&assignmentType=DIRECT",
+        )
+        assert removed.status_code == 204, removed.text
+
+        second = seatmeter.sync()
+
+        assert second["status"] == "ok" and second["changes"] >= 2, second
+        assert seatmeter.entitlements() == autodesk_entitlements(autodesk)
+        [stored] = [
+            p
+            for p in seatmeter.listing("/api/v1/product-pools")
+            if p["product_id"] == pool["productId"]
+        ]
+        history = seatmeter.listing(
+            "/api/v1/product-pool-seat-counts", product_pool_id=stored["id"]
+        )
+        assert [h["total_seats"] for h in history] == [
+            pool["totalQuantity"],
+            pool["totalQuantity"] + 5,
+        ]
+        assert when(history[1]["observed_at"]) == when(second["finished_at"])
+        gone = [
+            a
+            for a in seatmeter.listing("/api/v1/assignments", active=False)
+            if a["product_id"] == held["productId"]
+        ]
+        assert len(gone) == 1 and when(gone[0]["unassigned_at"]) == when(second["finished_at"])
+        assert when(gone[0]["last_seen"]) == when(first["finished_at"])
+        server = seatmeter.server()
+        assert server["status"] == "up" and server["last_update_late"] is False
+        assert server["last_sync_users"] == 40 and server["last_sync_duration_s"] > 0
+        syncs = seatmeter.http.get(f"/api/v1/license-servers/{seatmeter.server_id}/syncs").json()
+        assert [s["id"] for s in syncs["items"]] == [second["id"], first["id"]]
+
+
+def test_ten_thousand_users_in_the_fewest_calls_under_the_allowance(
+    database_url: str, tmp_path: Path
+) -> None:
+    data = generate_team(users=10_000, seed=11)
+    with connected(database_url, tmp_path, data) as (autodesk, seatmeter):
+        autodesk.control("DELETE", "/calls")
+
+        result = seatmeter.sync()
+
+        calls = autodesk.team_admin_calls()
+        assert result["status"] == "ok", result
+        assert result["users"] == 10_000
+        # 1 page of pools, 100 pages of 100 users, 1 call for assignments.
+        assert len(calls) == result["calls"] == 102
+        per_window = Counter(math.floor(when(c["time"]).timestamp() / 3) for c in calls)
+        assert max(per_window.values()) <= 60
+        assert [c for c in calls if c["status"] == 429] == []
+        assert seatmeter.entitlements() == autodesk_entitlements(autodesk)
+
+
+def test_a_sync_survives_throttling_and_dropped_connections(
+    database_url: str, tmp_path: Path
+) -> None:
+    data = generate_team(users=450, seed=5)
+    faults = {"fail_rate": 0.3, "drop_rate": 0.1, "fault_retry_after": 0, "seed": 3}
+    with connected(database_url, tmp_path, data, faults, autodesk_retries=12) as (
+        autodesk,
+        seatmeter,
+    ):
+        result = seatmeter.sync()
+
+        faulted = [c for c in autodesk.team_admin_calls() if c["fault"]]
+        assert result["status"] == "ok", result
+        assert faulted, "the emulator injected no fault; the test proves nothing"
+        assert result["calls"] > 7
+        assert seatmeter.entitlements() == autodesk_entitlements(autodesk)
+
+
+def test_autodesk_gone_halfway_fails_the_sync_and_changes_nothing(
+    database_url: str, tmp_path: Path
+) -> None:
+    # The first sync takes 1 + 5 + 1 calls; the emulator dies 3 calls later.
+    data = generate_team(users=500, seed=9)
+    flags = {"exit_after_calls": 10}
+    with connected(database_url, tmp_path, data, flags, autodesk_retries=2) as (
+        autodesk,
+        seatmeter,
+    ):
+        assert seatmeter.sync()["status"] == "ok"
+        pool = limited_pool(autodesk.control("GET", "/data").json())
+        autodesk.control(
+            "PATCH",
+            f"/teams/{team_id(data)}/product-pools/{pool['productId']}",
+            {"totalQuantity": pool["totalQuantity"] + 1},
+        )
+        before = tables(database_url)
+
+        result = seatmeter.sync()
+
+        assert result["status"] == "failed", result
+        assert "could not be reached" in result["error"]
+        assert tables(database_url) == before
+        server = seatmeter.server()
+        assert server["status"] == "down" and server["last_error"] == result["error"]
+
+
+def test_refresh_tokens_rotate_and_a_revoked_chain_is_unauthorized(
+    database_url: str, tmp_path: Path
+) -> None:
+    # One-second access tokens: every sync has to refresh.
+    data = generate_team(users=20, seed=2)
+    with connected(database_url, tmp_path, data, {"access_token_ttl": 1}) as (
+        autodesk,
+        seatmeter,
+    ):
+        [consented] = [t["token"] for t in autodesk.tokens() if t["kind"] == "refresh"]
+
+        assert seatmeter.sync()["status"] == "ok"
+        time.sleep(1.1)
+        assert seatmeter.sync()["status"] == "ok"
+
+        old = autodesk.token(grant_type="refresh_token", refresh_token=consented)
+        assert old.status_code == 400 and old.json()["error"] == "invalid_grant"
+        refreshes = [t for t in autodesk.tokens() if t["kind"] == "refresh"]
+        # Each one used once, to get the next; only the newest is unspent.
+        assert len(refreshes) >= 3
+        assert [t["used_at"] is None for t in refreshes].count(True) == 1
+        assert_no_secret_in_clear(database_url, seatmeter, autodesk)
+
+        autodesk.control("POST", "/revoke")
+        lapsed = seatmeter.sync()
+
+        assert lapsed["status"] == "failed"
+        server = seatmeter.server()
+        assert server["status"] == "unauthorized"
+        assert "lapsed or was revoked" in server["last_error"]
+        assert server["connected"] is False
+        assert_no_secret_in_clear(database_url, seatmeter, autodesk)
+
+
+def assert_no_secret_in_clear(database_url: str, seatmeter: Any, autodesk: Any) -> None:
+    secrets = [t["token"] for t in autodesk.tokens()] + [autodesk.client["client_secret"]]
+    responses = [
+        seatmeter.http.get("/api/v1/license-servers").text,
+        seatmeter.http.get(f"/api/v1/license-servers/{seatmeter.server_id}/syncs").text,
+    ]
+    stored = stored_text(database_url)
+    log = seatmeter.log_text()
+    for secret in secrets:
+        assert secret not in stored, "a secret is in clear in the database"
+        assert secret not in log, "a secret is in the server log"
+        assert all(secret not in text for text in responses), "a secret is in a response"
+
+
+def stored_text(database_url: str) -> str:
+    """Every byte of the database: the SQLite files, or every PostgreSQL row."""
+    if database_url.startswith("sqlite"):
+        path = Path(database_url.removeprefix("sqlite:///"))
+        files = [path, path.with_name(path.name + "-wal")]
+        return b"".join(f.read_bytes() for f in files if f.exists()).decode("latin-1")
+    database = Database(database_url)
+    try:
+        metadata = MetaData()
+        metadata.reflect(database.engine)
+        with database.engine.connect() as connection:
+            return "\n".join(
+                repr(tuple(row))
+                for table in metadata.sorted_tables
+                for row in connection.execute(select(table))
+            )
+    finally:
+        database.dispose()
+
+
+def test_a_wrong_state_on_the_callback_is_a_clear_400(database_url: str, tmp_path: Path) -> None:
+    data = generate_team(users=5, seed=1)
+    with connected(database_url, tmp_path, data) as (_autodesk, seatmeter):
+        callback = f"{seatmeter.base_url}/api/v1/oauth/autodesk/callback"
+
+        forged = httpx.get(callback, params={"code": "c", "state": "made-up"})
+
+        assert forged.status_code == 400
+        assert forged.json()["error"]["code"] == "invalid_state"
+        assert "state" in forged.json()["error"]["message"]
