@@ -16,10 +16,13 @@ from typing import Any
 
 import httpx
 import pytest
-from seatmeter_and_autodesk import autodesk_entitlements, connected, team_id
+from emulator.emulatorproc import running_emulator
+from seatmeter_and_autodesk import RATE, Seatmeter, autodesk_entitlements, connected, team_id
+from serverproc import create_token, running_servers
 from sqlalchemy import MetaData, select
 
 from seatmeter.emulator.generator import generate_team
+from seatmeter.server.autodesk.scheduler import TICK_S
 from seatmeter.server.db import Database
 
 pytestmark = pytest.mark.slow
@@ -261,3 +264,53 @@ def test_a_wrong_state_on_the_callback_is_a_clear_400(database_url: str, tmp_pat
         assert forged.status_code == 400
         assert forged.json()["error"]["code"] == "invalid_state"
         assert "state" in forged.json()["error"]["message"]
+
+
+def test_a_refresh_token_given_through_the_api_is_used(database_url: str, tmp_path: Path) -> None:
+    data = generate_team(users=5, seed=4)
+    with connected(database_url, tmp_path, data) as (autodesk, seatmeter):
+        headless = autodesk.sign_in()["refresh_token"]
+        path = f"/api/v1/license-servers/{seatmeter.server_id}/refresh-token"
+
+        put = seatmeter.http.put(path, json={"refresh_token": headless})
+        result = seatmeter.sync()
+
+        assert put.status_code == 204, put.text
+        assert result["status"] == "ok", result
+        [given] = [t for t in autodesk.tokens() if t["token"] == headless]
+        assert given["used_at"] is not None
+        assert headless not in seatmeter.server().__repr__()
+
+
+def test_schedulers_of_two_processes_sync_a_server_once(database_url: str, tmp_path: Path) -> None:
+    data = generate_team(users=30, seed=6)
+    dirs = [tmp_path / "one", tmp_path / "two"]
+    settings = {"scheduler": "on", "autodesk_rate_limit": 60, "autodesk_rate_window_s": 3}
+    with running_emulator(data, tmp_path / "autodesk", **RATE) as autodesk:
+        token = create_token(database_url, dirs[0], "admin", "e2e")
+        with running_servers(database_url, dirs, **settings) as (first_url, _second_url):
+            seatmeter = Seatmeter(first_url, token, dirs[0])
+            seatmeter.create_server(autodesk, team_id(data))
+            assert seatmeter.authorize().status_code == 200
+
+            synced = wait_for_syncs(seatmeter, count=1)
+            # Two more ticks of both schedulers: nothing is due again.
+            time.sleep(2 * TICK_S + 1)
+
+            again = wait_for_syncs(seatmeter, count=1)
+            assert synced == again and again[0]["status"] == "ok", again
+            assert again[0]["trigger"] == "scheduled"
+            assert len(autodesk.team_admin_calls()) == 3
+            assert seatmeter.entitlements() == autodesk_entitlements(autodesk)
+
+
+def wait_for_syncs(seatmeter: Seatmeter, count: int) -> list[dict[str, Any]]:
+    """The syncs once `count` have ended (they start within a tick)."""
+    path = f"/api/v1/license-servers/{seatmeter.server_id}/syncs"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        items: list[dict[str, Any]] = seatmeter.http.get(path).json()["items"]
+        if len([s for s in items if s["status"] != "running"]) >= count:
+            return items
+        time.sleep(0.2)
+    raise AssertionError(f"no {count} ended sync(s) within a minute")
