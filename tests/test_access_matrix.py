@@ -276,6 +276,12 @@ ENDPOINTS = (
     Endpoint("POST", "/api/v1/license-servers/{server_id}/sync", params={"wait": "true"}),
     Endpoint("GET", "/api/v1/license-servers/{server_id}/syncs"),
     Endpoint("GET", "/api/v1/license-servers/{server_id}/syncs/{sync_id}"),
+    Endpoint(
+        "POST",
+        "/api/v1/license-servers/{server_id}/reclaim",
+        lambda _: {"assignments": [{"cloud_user_id": 1, "product_pool_id": 1}]},
+    ),
+    Endpoint("GET", "/api/v1/license-servers/{server_id}/reclaims"),
     # Entitlements.
     Endpoint("GET", "/api/v1/product-pools"),
     Endpoint("GET", "/api/v1/cloud-users"),

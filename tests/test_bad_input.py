@@ -37,6 +37,8 @@ CATALOG = "/api/v1/catalog"
 AUTHORIZE = "/api/v1/license-servers/{server_id}/authorize"
 REFRESH_TOKEN = "/api/v1/license-servers/{server_id}/refresh-token"
 SYNC = "/api/v1/license-servers/{server_id}/sync"
+RECLAIM = "/api/v1/license-servers/{server_id}/reclaim"
+SEAT = {"cloud_user_id": 1, "product_pool_id": 1}
 
 AGENT_ID = "agent-1"
 UNKNOWN = 999_999
@@ -236,6 +238,7 @@ BODIES: tuple[tuple[str, str, Any], ...] = (
     ("POST", TOKENS, NEW_TOKEN),
     ("PUT", CATALOG, lambda _stage: newer_catalog()),
     ("PUT", REFRESH_TOKEN, {"refresh_token": "r-1"}),
+    ("POST", RECLAIM, {"assignments": [SEAT]}),
 )
 TOO_LARGE = {"status": 413, "code": "body_too_large"}
 NAME_TAKEN = {"status": 409, "code": "name_taken"}
@@ -702,6 +705,7 @@ def connector_cases() -> list[Case]:
     authorize = cases_for("POST", AUTHORIZE)
     refresh_token = cases_for("PUT", REFRESH_TOKEN)
     sync = cases_for("POST", SYNC)
+    reclaim = cases_for("POST", RECLAIM)
     unknown = str(UNKNOWN)
     return [
         authorize("no client_id", field="client_id"),
@@ -714,6 +718,16 @@ def connector_cases() -> list[Case]:
         sync("not connected", field=None, status=409, code="not_connected"),
         sync("wait not a boolean", field="wait", value="maybe", at=f"{SYNC}?wait=maybe"),
         sync("unknown server", value=unknown, at=f"{SERVERS}/{UNKNOWN}/sync", **UNKNOWN_ID),
+        reclaim("no seats", {"assignments": []}, "assignments"),
+        reclaim("seat id zero", {"assignments": [with_(SEAT, cloud_user_id=0)]}, "cloud_user_id"),
+        reclaim("dry_run text", {"assignments": [SEAT], "dry_run": "yes"}, "dry_run", "yes"),
+        reclaim(
+            "unknown server",
+            {"assignments": [SEAT]},
+            value=unknown,
+            at=f"{SERVERS}/{UNKNOWN}/reclaim",
+            **UNKNOWN_ID,
+        ),
     ]
 
 

@@ -314,3 +314,40 @@ def wait_for_syncs(seatmeter: Seatmeter, count: int) -> list[dict[str, Any]]:
             return items
         time.sleep(0.2)
     raise AssertionError(f"no {count} ended sync(s) within a minute")
+
+
+def test_reclaim_unassigns_direct_seats_only_and_keeps_an_audit(
+    database_url: str, tmp_path: Path
+) -> None:
+    data = generate_team(users=30, seed=8)
+    with connected(database_url, tmp_path, data) as (autodesk, seatmeter):
+        seatmeter.sync()
+        held = seatmeter.listing("/api/v1/assignments", active=True)
+        direct = [a for a in held if a["assignment_type"] == "DIRECT"][:2]
+        inherited = [a for a in held if a["assignment_type"] != "DIRECT"][:1]
+        assert len(direct) == 2 and inherited, "the generated team needs both kinds"
+        seats = [
+            {"cloud_user_id": a["cloud_user_id"], "product_pool_id": a["product_pool_id"]}
+            for a in direct + inherited
+        ]
+        path = f"/api/v1/license-servers/{seatmeter.server_id}/reclaim"
+
+        planned = seatmeter.http.post(path, json={"assignments": seats}).json()
+        assert seatmeter.sync()["changes"] == 0, "a dry run changes nothing"
+        done = seatmeter.http.post(path, json={"assignments": seats, "dry_run": False}).json()
+        after = seatmeter.sync()
+
+        assert [c["email"] for c in planned["changes"]] == [a["email"] for a in direct]
+        assert [r["email"] for r in planned["not_reclaimable"]] == [inherited[0]["email"]]
+        assert [r["outcome"] for r in done["results"]] == ["unassigned", "unassigned"]
+        assert after["status"] == "ok", after
+        gone = {
+            (a["cloud_user_id"], a["product_pool_id"])
+            for a in seatmeter.listing("/api/v1/assignments", active=False)
+        }
+        assert gone == {(s["cloud_user_id"], s["product_pool_id"]) for s in seats[:2]}
+        audit = seatmeter.http.get(f"/api/v1/license-servers/{seatmeter.server_id}/reclaims").json()
+        assert [(r["outcome"], r["requested_by"]) for r in audit["items"]] == [
+            ("unassigned", "e2e")
+        ] * 2
+        assert seatmeter.entitlements() == autodesk_entitlements(autodesk)

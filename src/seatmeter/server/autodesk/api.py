@@ -15,16 +15,16 @@ from typing import Annotated, Any, Literal
 import httpx
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse
-from pydantic import BaseModel, StrictStr, StringConstraints
+from pydantic import BaseModel, Field, StrictBool, StrictInt, StrictStr, StringConstraints
 from sqlalchemy import select
 
 from seatmeter.server.accounts.auth import Admin, Reader
-from seatmeter.server.api.fields import Body, RowId
+from seatmeter.server.api.fields import MAX_ID, Body, RowId
 from seatmeter.server.api.paging import Listing, Page
 from seatmeter.server.api.routing import StrictRoute
 from seatmeter.server.api.state import Box, Config, Db
-from seatmeter.server.autodesk import oauth, sync
-from seatmeter.server.autodesk.models import SyncRun
+from seatmeter.server.autodesk import oauth, reclaim, sync
+from seatmeter.server.autodesk.models import ReclaimRecord, SyncRun
 from seatmeter.server.errors import ApiError, not_found
 from seatmeter.server.license_servers import service
 
@@ -59,6 +59,36 @@ class SyncOut(BaseModel):
     assignments: int | None
     changes: int | None
     error: str | None
+
+
+Id = Annotated[StrictInt, Field(ge=1, le=MAX_ID)]
+
+
+class SeatIn(Body):
+    cloud_user_id: Id
+    product_pool_id: Id
+
+
+class ReclaimIn(Body):
+    assignments: list[SeatIn] = Field(min_length=1, max_length=1000)
+    dry_run: StrictBool = Field(True, description="false to unassign in Autodesk")
+
+
+class ReclaimRecordOut(BaseModel):
+    id: int
+    license_server_id: int
+    cloud_user_id: int
+    product_pool_id: int
+    autodesk_id: str
+    product_id: str
+    email: str | None
+    requested_by: str
+    outcome: str
+    message: str | None
+    at: datetime
+
+
+RECORD_FIELDS = tuple(ReclaimRecordOut.model_fields)
 
 
 def transport(request: Request) -> httpx.BaseTransport | None:
@@ -173,3 +203,33 @@ def get_sync(server_id: RowId, sync_id: RowId, _: Reader, db: Db) -> dict[str, A
         if row is None or row.license_server_id != server_id:
             raise not_found("sync", sync_id, f"GET /api/v1/license-servers/{server_id}/syncs")
         return sync.sync_view(row)
+
+
+@router.post(SERVER + "/reclaim")
+def reclaim_seats(
+    server_id: RowId,
+    body: ReclaimIn,
+    caller: Admin,
+    db: Db,
+    box: Box,
+    config: Config,
+    http: Transport,
+) -> dict[str, Any]:
+    """Unassign DIRECT seats in Autodesk; a dry run (the default) only lists."""
+    wanted = [(seat.cloud_user_id, seat.product_pool_id) for seat in body.assignments]
+    if body.dry_run:
+        return reclaim.plan(db, server_id, wanted)
+    return reclaim.carry_out(db, box, config, server_id, wanted, caller.name, http)
+
+
+@router.get(SERVER + "/reclaims", response_model=Listing[ReclaimRecordOut])
+def list_reclaims(server_id: RowId, _: Reader, db: Db, page: Page = Depends()) -> dict[str, Any]:
+    """The audit trail of reclaims, newest first."""
+    query = select(ReclaimRecord).where(ReclaimRecord.license_server_id == server_id)
+    if page.after:
+        query = query.where(ReclaimRecord.id < int(page.after[0]))
+    with db.reading() as session:
+        service.get(session, server_id)
+        rows = session.scalars(query.order_by(ReclaimRecord.id.desc()).limit(page.limit + 1))
+        items = [{name: getattr(row, name) for name in RECORD_FIELDS} for row in rows]
+    return page.result(items, key=lambda item: [item["id"]])

@@ -53,3 +53,24 @@ class SyncRun(Base):
     assignments: Mapped[int | None] = mapped_column()
     changes: Mapped[int | None] = mapped_column()
     error: Mapped[str | None] = mapped_column(Text)
+
+
+class ReclaimRecord(Base):
+    """One seat reclaim tried in Autodesk: who asked, what, how it went."""
+
+    __tablename__ = "autodesk_reclaims"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    license_server_id: Mapped[int] = mapped_column(
+        ForeignKey("license_servers.id", ondelete="CASCADE"), index=True
+    )
+    # No foreign keys: the audit outlives the rows it names.
+    cloud_user_id: Mapped[int] = mapped_column()
+    product_pool_id: Mapped[int] = mapped_column()
+    autodesk_id: Mapped[str] = mapped_column(String(100))
+    product_id: Mapped[str] = mapped_column(String(100))
+    email: Mapped[str | None] = mapped_column(String(320))
+    requested_by: Mapped[str] = mapped_column(String(200))
+    outcome: Mapped[str] = mapped_column(String(32))
+    message: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

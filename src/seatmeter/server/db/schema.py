@@ -3,7 +3,7 @@
 from seatmeter.server.accounts.models import Account, ApiToken
 from seatmeter.server.agent_groups.models import AgentGroup, AutoAssignRule
 from seatmeter.server.agents.models import Agent
-from seatmeter.server.autodesk.models import OAuthState, SyncRun
+from seatmeter.server.autodesk.models import OAuthState, ReclaimRecord, SyncRun
 from seatmeter.server.catalogs.models import ProductCatalog
 from seatmeter.server.db.base import Base
 from seatmeter.server.entitlements.models import (
@@ -30,6 +30,7 @@ __all__ = [
     "PoolSeatCount",
     "ProductCatalog",
     "ProductPool",
+    "ReclaimRecord",
     "SessionEvent",
     "SyncRun",
     "UsageSession",

@@ -1,8 +1,8 @@
-"""autodesk connector: consents, syncs, history
+"""autodesk connector: consents, syncs, history, reclaims
 
 Revision ID: 0004
 Revises: 0003
-Create Date: 2026-12-03 21:20:26.597068
+Create Date: 2026-12-03 21:50:53.754735
 """
 
 import sqlalchemy as sa
@@ -41,6 +41,34 @@ def upgrade() -> None:
     with op.batch_alter_table("autodesk_oauth_states", schema=None) as batch_op:
         batch_op.create_index(
             batch_op.f("ix_autodesk_oauth_states_license_server_id"),
+            ["license_server_id"],
+            unique=False,
+        )
+
+    op.create_table(
+        "autodesk_reclaims",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("license_server_id", sa.Integer(), nullable=False),
+        sa.Column("cloud_user_id", sa.Integer(), nullable=False),
+        sa.Column("product_pool_id", sa.Integer(), nullable=False),
+        sa.Column("autodesk_id", sa.String(length=100), nullable=False),
+        sa.Column("product_id", sa.String(length=100), nullable=False),
+        sa.Column("email", sa.String(length=320), nullable=True),
+        sa.Column("requested_by", sa.String(length=200), nullable=False),
+        sa.Column("outcome", sa.String(length=32), nullable=False),
+        sa.Column("message", sa.Text(), nullable=True),
+        sa.Column("at", seatmeter.server.db.base.UTCDateTime(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["license_server_id"],
+            ["license_servers.id"],
+            name=op.f("fk_autodesk_reclaims_license_server_id_license_servers"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_autodesk_reclaims")),
+    )
+    with op.batch_alter_table("autodesk_reclaims", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_autodesk_reclaims_license_server_id"),
             ["license_server_id"],
             unique=False,
         )
@@ -141,6 +169,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_autodesk_syncs_license_server_id"))
 
     op.drop_table("autodesk_syncs")
+    with op.batch_alter_table("autodesk_reclaims", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_autodesk_reclaims_license_server_id"))
+
+    op.drop_table("autodesk_reclaims")
     with op.batch_alter_table("autodesk_oauth_states", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_autodesk_oauth_states_license_server_id"))
 
