@@ -35,6 +35,16 @@ STOP_TIMEOUT_S = 10.0
 POLL_INTERVAL_S = 0.05
 START_ATTEMPTS = 3
 REDIRECT_URI = "http://127.0.0.1/seatmeter/callback"
+ALL_SCOPES = " ".join(
+    f"tmadmapi:{scope}"
+    for scope in (
+        "team:read",
+        "team-users:read",
+        "team-users:write",
+        "team-products:read",
+        "team-products:write",
+    )
+)
 
 
 class Emulator:
@@ -79,7 +89,11 @@ class Emulator:
         flags = {"data": self.data_path, "log": self.log_path, **self.flags, "port": self.port}
         argv = [sys.executable, "-m", "seatmeter", "emulator", "autodesk"]
         for name, value in flags.items():
-            argv += ["--" + name.replace("_", "-"), str(value)]
+            flag = "--" + name.replace("_", "-")
+            if value is True or value is False:
+                argv += [flag] if value else []
+            else:
+                argv += [flag, str(value)]
         with self.output_path.open("ab") as output:
             self.process = subprocess.Popen(
                 argv,
@@ -171,7 +185,7 @@ class Emulator:
             "client_id": self.client["client_id"],
             "response_type": "code",
             "redirect_uri": redirect_uri,
-            "scope": "tmadmapi:team:read tmadmapi:team-users:read tmadmapi:team-products:read",
+            "scope": ALL_SCOPES,
             "state": "test-state",
             **params,
         }
@@ -187,9 +201,9 @@ class Emulator:
             auth=(client["client_id"], client["client_secret"]),
         )
 
-    def sign_in(self) -> dict[str, Any]:
+    def sign_in(self, scope: str = ALL_SCOPES) -> dict[str, Any]:
         """Authorize and exchange the code: the token response."""
-        code = self.authorize()
+        code = self.authorize(scope=scope)
         response = self.token(grant_type="authorization_code", code=code, redirect_uri=REDIRECT_URI)
         assert response.status_code == 200, response.text
         tokens: dict[str, Any] = response.json()

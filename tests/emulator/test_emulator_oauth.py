@@ -192,3 +192,15 @@ def test_team_admin_without_a_valid_token_gets_401_aps_shape(
     assert response.status_code == 401
     assert response.headers["content-type"] == "application/json"
     assert set(response.json()) == {"developerMessage", "errorCode", "more info"}
+
+
+def test_scopes_are_enforced_when_asked(tmp_path: Path) -> None:
+    with running_emulator(example_data(), tmp_path, enforce_scopes=True) as autodesk:
+        narrow = autodesk.bearer(autodesk.sign_in(scope="tmadmapi:team:read"))
+        teams = httpx.get(f"{autodesk.base_url}/team-admin/v1/teams", headers=narrow)
+        assert teams.status_code == 200
+        refused = httpx.get(users_url(autodesk), headers=narrow)
+        assert refused.status_code == 403
+        assert "tmadmapi:team-users:read" in refused.json()["developerMessage"]
+        wide = autodesk.bearer(autodesk.sign_in())
+        assert httpx.get(users_url(autodesk), headers=wide).status_code == 200

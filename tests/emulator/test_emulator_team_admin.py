@@ -356,3 +356,24 @@ def test_control_data_shows_the_current_state(api: Api) -> None:
     assert {"userId": user(200)["id"], "productId": REVIT, "assignmentType": "DIRECT"} in team[
         "assignments"
     ]
+
+
+def test_add_team_user_invites_once(api: Api) -> None:
+    first = api.post(f"/teams/{TEAM}/users", {"email": "new.person@example.com"})
+    assert first.status_code == 201
+    assert first.json()["id"].startswith("US")
+    again = api.post(f"/teams/{TEAM}/users", {"email": "New.Person@example.com"})
+    assert again.status_code == 200
+    assert again.json() == first.json()
+    is_problem(api.post(f"/teams/{TEAM}/users", {"email": "not-an-address"}), 400)
+
+
+def test_unassigning_an_unsupported_product_is_422(reading: Api) -> None:
+    pair = {"userId": user(20)["id"], "productId": VAULT}
+    problem = is_problem(reading.delete(f"/teams/{TEAM}/assignments", **pair), 422)
+    assert problem["type"].endswith("/unsupported-product")
+
+
+def test_unknown_paths_and_methods_answer_in_the_problem_shape(reading: Api) -> None:
+    is_problem(reading.get("/nothing-here"), 404)
+    is_problem(reading.http.put(f"/teams/{TEAM}/users", headers=reading.headers), 405)

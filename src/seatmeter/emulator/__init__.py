@@ -2,9 +2,25 @@
 
 For development, tests and demos; never part of a deployed server.
 See docs/emulator.md for the HTTP contract, the data file and the flags.
+
+The names below load on first use, so that `seatmeter --help` (which
+registers the emulator's commands) does not pay for the data models.
 """
 
-from seatmeter.emulator.data import DataFileError, load_data, parse_data
-from seatmeter.emulator.generator import generate_team
+from importlib import import_module
+from typing import Any
 
-__all__ = ["DataFileError", "generate_team", "load_data", "parse_data"]
+_HOMES = {
+    "DataFileError": "seatmeter.emulator.data",
+    "load_data": "seatmeter.emulator.data",
+    "parse_data": "seatmeter.emulator.data",
+    "generate_team": "seatmeter.emulator.generator",
+}
+
+__all__ = sorted(_HOMES)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _HOMES:
+        raise AttributeError(f"module 'seatmeter.emulator' has no attribute {name!r}")
+    return getattr(import_module(_HOMES[name]), name)

@@ -36,6 +36,7 @@ def create_app(config: EmulatorConfig, data: EmulatorData) -> Gate:
     app.state.limiter = RateLimiter(config.rate_limit, config.rate_window)
     app.state.calls = CallLog(config.log)
     app.state.dice = FaultDice(config.faults())
+    app.state.enforce_scopes = config.enforce_scopes
     return Gate(app, app.state.dice, app.state.calls)
 
 

@@ -1,113 +1,32 @@
-"""`seatmeter emulator`: a local Autodesk (Team Admin API and APS OAuth)
-for development, tests and demos.
+"""`seatmeter emulator`: the group, loading its commands on first use.
 
-    seatmeter emulator autodesk --port 8740 --data team.json --fail-rate 0.1
-    seatmeter emulator generate --users 2000 --seed 7 --out team.json
-
-Every field of EmulatorConfig is a flag of `autodesk`, with its default
-and help from there; the values are checked by the same model.
+The commands live in commands.py; loading them brings in pydantic and
+the emulator's models, which every other `seatmeter` command (and
+`seatmeter --help`) should not wait for.
 """
 
-import json
-import logging
-import sys
-from collections.abc import Callable
-from pathlib import Path
-from typing import Any
+from importlib import import_module
 
 import click
-from pydantic import ValidationError
 
-from seatmeter.emulator.config import EmulatorConfig
-
-F = Callable[..., Any]
-log = logging.getLogger(__name__)
-DEFAULT_USERS = 50
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+COMMANDS = {
+    "autodesk": "Serve the Autodesk Team Admin API and APS OAuth on loopback.",
+    "generate": "Write a realistic team as an emulator data file.",
+}
 
 
-def config_options(command: F) -> F:
-    """One flag per EmulatorConfig field, all defaulting to "not given"."""
-    for name, field in reversed(EmulatorConfig.model_fields.items()):
-        flag = "--" + name.replace("_", "-")
-        shown = "" if field.default is None else f" [default: {field.default}]"
-        command = click.option(flag, name, default=None, help=f"{field.description}{shown}")(
-            command
-        )
-    return command
+class LazyCommands(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in COMMANDS:
+            return None
+        command = getattr(import_module("seatmeter.emulator.commands"), name)
+        assert isinstance(command, click.Command)
+        return command
 
 
-@click.group()
+@click.group(cls=LazyCommands)
 def emulator() -> None:
-    """Local stand-ins for outside services."""
-
-
-@emulator.command()
-@config_options
-def autodesk(**options: Any) -> None:
-    """Serve the Autodesk Team Admin API and APS OAuth on loopback."""
-    import uvicorn
-
-    from seatmeter.emulator.app import create_app
-    from seatmeter.emulator.faults import QuietDrops
-
-    config = _config(options)
-    data = _data(config)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    logging.getLogger("uvicorn.error").addFilter(QuietDrops())
-    app = create_app(config, data)
-    clients = ", ".join(client.client_id for client in data.clients)
-    click.echo(f"Autodesk emulator on http://{config.host}:{config.port}/ (clients: {clients})")
-    uvicorn.run(
-        app,
-        host=config.host,
-        port=config.port,
-        log_level="warning",
-        access_log=False,
-        server_header=False,
-    )
-
-
-def _config(options: dict[str, Any]) -> EmulatorConfig:
-    given = {name: value for name, value in options.items() if value is not None}
-    try:
-        return EmulatorConfig.model_validate(given)
-    except ValidationError as error:
-        first = error.errors()[0]
-        flag = "--" + str(first["loc"][0]).replace("_", "-")
-        raise click.UsageError(f"{flag} {first.get('input')!r}: {first['msg']}") from None
-
-
-def _data(config: EmulatorConfig) -> Any:
-    from seatmeter.emulator.data import DataFileError, load_data, parse_data
-    from seatmeter.emulator.generator import generate_team
-
-    try:
-        if config.data is None:
-            return parse_data(generate_team(users=DEFAULT_USERS), source="generated team")
-        return load_data(config.data)
-    except DataFileError as error:
-        raise click.UsageError(f"--data: {error}") from None
-
-
-@emulator.command()
-@click.option("--users", type=click.IntRange(min=1), required=True, help="Cloud users to make.")
-@click.option("--seed", type=int, default=1, show_default=True, help="Same seed, same team.")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="File (else stdout).")
-@click.option("--team-id", default="100001", show_default=True)
-@click.option("--team-name", default="Example Team", show_default=True)
-@click.option("--client-id", default="demo-client", show_default=True)
-@click.option("--client-secret", default="demo-secret", show_default=True)
-@click.option("--admin", default="admin@example.com", show_default=True, help="Team admin email.")
-def generate(out: Path | None, **options: Any) -> None:
-    """Write a realistic team as an emulator data file."""
-    from seatmeter.emulator.generator import generate_team
-
-    text = json.dumps(generate_team(**options), indent=1)
-    if out is None:
-        sys.stdout.write(text + "\n")
-        return
-    out.write_text(text + "\n", encoding="utf-8")
-    click.echo(f"wrote a team of {options['users']} users to {out}", err=True)
+    """Local stand-ins for outside services (Autodesk)."""

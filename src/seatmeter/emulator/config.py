@@ -57,6 +57,9 @@ class EmulatorConfig(Faults, Limits):
         15 * DAY_S, ge=1, description="Refresh token lifetime in seconds."
     )
     code_ttl: int = Field(300, ge=1, description="Authorization code lifetime in seconds.")
+    enforce_scopes: bool = Field(
+        False, description="Refuse (403) Team Admin calls whose token lacks the scopes."
+    )
 
     def faults(self) -> Faults:
         return Faults(**{name: getattr(self, name) for name in Faults.model_fields})

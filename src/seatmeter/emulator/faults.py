@@ -173,6 +173,4 @@ class QuietDrops(logging.Filter):
     """Keep uvicorn from reporting our deliberate drops as errors."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return UNFINISHED not in record.getMessage() and "Invalid HTTP header" not in str(
-            record.exc_info[1] if record.exc_info else ""
-        )
+        return UNFINISHED not in record.getMessage()

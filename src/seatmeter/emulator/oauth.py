@@ -123,6 +123,7 @@ async def authorize(request: Request) -> Response:
             f" use one of {client.redirect_uris}",
         )
     challenge = _challenge(query.get("code_challenge"), query.get("code_challenge_method"))
+    request.scope["emulator.call"]["client_id"] = client.client_id
 
     # No browser here: the client's admin approves at once.
     code = tokens.issue(

@@ -75,12 +75,13 @@ def invalid(field_name: str, detail: str) -> Problem:
 
 
 class ApsError(Exception):
-    """A 401 in the APS JSON shape: no token, or not a valid one."""
+    """A 401 (no valid token) or 403 (a scope missing) in the APS shape."""
 
-    def __init__(self, message: str, code: str = "AUTH-006") -> None:
+    def __init__(self, message: str, code: str = "AUTH-006", status: int = 401) -> None:
         super().__init__(message)
         self.message = message
         self.code = code
+        self.status = status
 
     def response(self) -> Response:
         body = {
@@ -88,7 +89,8 @@ class ApsError(Exception):
             "errorCode": self.code,
             "more info": APS_AUTH_DOCS,
         }
-        return JSONResponse(body, status_code=401, headers={"WWW-Authenticate": "Bearer"})
+        headers = {"WWW-Authenticate": "Bearer"} if self.status == 401 else {}
+        return JSONResponse(body, status_code=self.status, headers=headers)
 
 
 class OAuthError(Exception):

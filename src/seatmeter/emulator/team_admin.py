@@ -26,13 +26,21 @@ from seatmeter.emulator.rate_limit import RateLimiter
 log = logging.getLogger(__name__)
 
 BASE = "/team-admin/v1"
+# Scopes per operation, from Autodesk's reference (users:write inferred);
+# checked only with --enforce-scopes.
+TEAM_READ = frozenset({"tmadmapi:team:read"})
+USERS_READ = TEAM_READ | {"tmadmapi:team-users:read"}
+USERS_WRITE = frozenset({"tmadmapi:team-users:write"})
+PRODUCTS_READ = TEAM_READ | {"tmadmapi:team-products:read"}
+PRODUCTS_WRITE = frozenset({"tmadmapi:team-products:write"})
 
 
 # -- checks shared by every operation ------------------------------------
 
 
-def caller(request: Request) -> Grant:
-    """The access token's grant; 401 in the APS shape otherwise."""
+def caller(request: Request, needs: frozenset[str]) -> Grant:
+    """The access token's grant; 401 in the APS shape otherwise, and 403
+    when scopes are enforced and the token lacks one it `needs`."""
     header = request.headers.get("authorization", "")
     scheme, _, value = header.partition(" ")
     if scheme.lower() != "bearer" or not value.strip():
@@ -42,6 +50,13 @@ def caller(request: Request) -> Grant:
     if grant is None or not grant.usable(time.time()):
         raise ApsError("The access token is not valid: unknown, expired or revoked.")
     _note(request, client_id=grant.client_id)
+    missing = needs - set(grant.scope.split())
+    if request.app.state.enforce_scopes and missing:
+        raise ApsError(
+            f"The token lacks the scope {' '.join(sorted(missing))}; authorize with it.",
+            "AUTH-010",
+            status=403,
+        )
     return grant
 
 
@@ -82,8 +97,8 @@ def _note(request: Request, **facts: str) -> None:
     request.scope["emulator.call"].update(facts)
 
 
-def team_call(request: Request) -> TeamState:
-    return administered_team(request, caller(request))
+def team_call(request: Request, needs: frozenset[str]) -> TeamState:
+    return administered_team(request, caller(request, needs))
 
 
 # -- how items look --------------------------------------------------------
@@ -128,7 +143,7 @@ def assignment_item(team: TeamState, user_id: str, product_id: str) -> dict[str,
 
 
 async def list_teams(request: Request) -> Response:
-    grant = caller(request)
+    grant = caller(request, TEAM_READ)
     # List Teams counts against the client's allowance, not a team's.
     _count(request, f"client:{grant.client_id}")
     world: World = request.app.state.world
@@ -142,7 +157,7 @@ async def list_teams(request: Request) -> Response:
 
 
 async def list_users(request: Request) -> Response:
-    team = team_call(request)
+    team = team_call(request, USERS_READ)
     email = request.query_params.get("email")
     if email is None:
         users = list(team.users.values())
@@ -154,7 +169,7 @@ async def list_users(request: Request) -> Response:
 
 
 async def get_user(request: Request) -> Response:
-    team = team_call(request)
+    team = team_call(request, USERS_READ)
     user = team.users.get(request.path_params["user"])
     if user is None:
         raise Problem(
@@ -165,7 +180,7 @@ async def get_user(request: Request) -> Response:
 
 async def add_user(request: Request) -> Response:
     """Invite by email; a repeat invite answers the user already there."""
-    team = team_call(request)
+    team = team_call(request, USERS_WRITE)
     body = await json_body(request)
     email = body.get("email")
     if not isinstance(email, str) or "@" not in email:
@@ -187,7 +202,7 @@ def _new_user_id(team: TeamState) -> str:
 
 
 async def list_pools(request: Request) -> Response:
-    team = team_call(request)
+    team = team_call(request, PRODUCTS_READ)
     pools = [pool for pool in team.pools.values() if pool.supported]
     listing = f"pools:{team.id}"
     return JSONResponse(page(request.query_params, listing, pools, lambda p: pool_item(team, p)))
@@ -195,7 +210,7 @@ async def list_pools(request: Request) -> Response:
 
 async def list_assignments(request: Request) -> Response:
     """Not paginated: every match at once, one row per user-product pair."""
-    team = team_call(request)
+    team = team_call(request, PRODUCTS_READ)
     user_id = request.query_params.get("userId")
     product_id = request.query_params.get("productId")
     rows = [
@@ -209,7 +224,7 @@ async def list_assignments(request: Request) -> Response:
 
 
 async def assign(request: Request) -> Response:
-    team = team_call(request)
+    team = team_call(request, PRODUCTS_WRITE)
     body = await json_body(request)
     kind = body.get("assignmentType", "DIRECT")
     if kind != "DIRECT":
@@ -224,7 +239,7 @@ async def assign(request: Request) -> Response:
 
 async def unassign(request: Request) -> Response:
     """Only a DIRECT assignment can go; inherited ones stay (422)."""
-    team = team_call(request)
+    team = team_call(request, PRODUCTS_WRITE)
     query = request.query_params
     user_id, product_id = query.get("userId"), query.get("productId")
     for name, value in (("userId", user_id), ("productId", product_id)):
