@@ -18,6 +18,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, Field, StrictBool, StrictInt, StrictStr, StringConstraints
 from sqlalchemy import select
 
+from seatmeter.server import errors
 from seatmeter.server.accounts.auth import Admin, Reader
 from seatmeter.server.api.fields import MAX_ID, Body, RowId
 from seatmeter.server.api.paging import Listing, Page
@@ -111,8 +112,14 @@ def authorize(
 
 @router.get(
     "/oauth/autodesk/callback",
-    response_class=HTMLResponse,
-    responses={200: {"description": "the license server is connected"}},
+    response_class=Response,
+    responses={
+        200: {
+            "description": "the license server is connected",
+            "content": {"text/html": {"schema": {"type": "string"}}},
+        },
+        502: {"model": errors.ErrorBody, "description": "Autodesk could not be reached"},
+    },
 )
 def callback(
     db: Db,
