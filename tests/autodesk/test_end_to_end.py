@@ -27,6 +27,7 @@ from seatmeter.server.db import Database
 
 pytestmark = pytest.mark.slow
 
+SCOPED = {"enforce_scopes": True}
 ENTITLEMENT_TABLES = ("product_pools", "cloud_users", "assignments", "product_pool_seat_counts")
 
 
@@ -67,7 +68,8 @@ def tables(database_url: str) -> dict[str, list[tuple[Any, ...]]]:
 
 def test_consent_sync_and_the_next_sync_records_changes(database_url: str, tmp_path: Path) -> None:
     data = generate_team(users=40, seed=7)
-    with connected(database_url, tmp_path, data) as (autodesk, seatmeter):
+    # Scopes enforced: the consent must have asked for every one it uses.
+    with connected(database_url, tmp_path, data, SCOPED) as (autodesk, seatmeter):
         assert seatmeter.server()["connected"] is True
 
         first = seatmeter.sync()
@@ -320,7 +322,7 @@ def test_reclaim_unassigns_direct_seats_only_and_keeps_an_audit(
     database_url: str, tmp_path: Path
 ) -> None:
     data = generate_team(users=30, seed=8)
-    with connected(database_url, tmp_path, data) as (autodesk, seatmeter):
+    with connected(database_url, tmp_path, data, SCOPED) as (autodesk, seatmeter):
         seatmeter.sync()
         held = seatmeter.listing("/api/v1/assignments", active=True)
         direct = [a for a in held if a["assignment_type"] == "DIRECT"][:2]
