@@ -98,6 +98,8 @@ def make_settings(database_url: str, data_dir: Path, **flags: Any) -> Settings:
             "data_dir": str(data_dir),
             "database_url": database_url,
             "secret_key": TEST_SECRET_KEY,
+            # Background syncs only where a test asks for them.
+            "scheduler": "off",
             **flags,
         },
         environ={},

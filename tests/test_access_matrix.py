@@ -36,6 +36,8 @@ ALLOWED = {
     "admin": {ADMIN_TOKEN},
     "enrol": {AGENT_TOKEN},
     "agent": {AGENT},
+    # No credential counts: the single-use state is the proof.
+    "state": set(CALLERS),
 }
 OPEN_PATHS = {
     "/healthz",
@@ -46,8 +48,9 @@ OPEN_PATHS = {
     "/redoc",
 }
 ENROL_PATH = "/api/agent/v1/enrol"
+CALLBACK_PATH = "/api/v1/oauth/autodesk/callback"
 AGENT_ID = "agent-1"
-ERROR_CODES = {401: "unauthorized", 403: "forbidden"}
+ERROR_CODES = {401: "unauthorized", 403: "forbidden", 400: "invalid_state"}
 # API tokens by scope, as the conftest fixture gives them.
 Tokens = dict[str, str]
 
@@ -58,6 +61,8 @@ def access(method: str, path: str) -> str:
         return "open"
     if path == ENROL_PATH:
         return "enrol"
+    if path == CALLBACK_PATH:
+        return "state"
     if path.startswith("/api/agent/v1/"):
         return "agent"
     # Who holds access is itself sensitive: even the lists of accounts
@@ -73,6 +78,9 @@ def access(method: str, path: str) -> str:
 
 def expected_status(rule: str, caller: str) -> int:
     """200 stands for any 2xx; otherwise the refusal the caller must get."""
+    if rule == "state":
+        # Without a state, everyone gets the same 400, credentials or not.
+        return 400
     if caller in ALLOWED[rule]:
         return 200
     if caller == NOBODY:
@@ -122,8 +130,29 @@ class Stage:
 
     @cached_property
     def server_id(self) -> int:
-        body = {"name": "Main team", "team_id": "t-1"}
-        return self.create("/api/v1/license-servers", body)
+        # Its Autodesk is a closed port: syncs fail at once, but run.
+        body = {
+            "name": "Main team",
+            "team_id": "t-1",
+            "client_id": "app-1",
+            "client_secret": "app-secret",
+            "api_base_url": "http://127.0.0.1:9",
+        }
+        server_id = self.create("/api/v1/license-servers", body)
+        path = f"/api/v1/license-servers/{server_id}/refresh-token"
+        admin = bearer(self.tokens["admin"])
+        response = self.client.put(path, json={"refresh_token": "r-1"}, headers=admin)
+        assert response.status_code == 204, response.text
+        return server_id
+
+    @cached_property
+    def sync_id(self) -> int:
+        path = f"/api/v1/license-servers/{self.server_id}/sync"
+        admin = bearer(self.tokens["admin"])
+        response = self.client.post(path, params={"wait": "true"}, headers=admin)
+        assert response.status_code == 200, response.text
+        made: int = response.json()["id"]
+        return made
 
     @cached_property
     def account_id(self) -> int:
@@ -276,6 +305,28 @@ ENDPOINTS = (
         lambda _: {"enabled": False},
     ),
     Endpoint("DELETE", "/api/v1/license-servers/{server_id}"),
+    # The Autodesk connector.
+    Endpoint("POST", "/api/v1/license-servers/{server_id}/authorize"),
+    Endpoint("GET", CALLBACK_PATH),
+    Endpoint(
+        "PUT",
+        "/api/v1/license-servers/{server_id}/refresh-token",
+        lambda _: {"refresh_token": "r-2"},
+    ),
+    Endpoint("POST", "/api/v1/license-servers/{server_id}/sync", query={"wait": "true"}),
+    Endpoint("GET", "/api/v1/license-servers/{server_id}/syncs"),
+    Endpoint("GET", "/api/v1/license-servers/{server_id}/syncs/{sync_id}"),
+    Endpoint(
+        "POST",
+        "/api/v1/license-servers/{server_id}/reclaim",
+        lambda _: {"assignments": [{"cloud_user_id": 1, "product_pool_id": 1}]},
+    ),
+    Endpoint("GET", "/api/v1/license-servers/{server_id}/reclaims"),
+    # Entitlements.
+    Endpoint("GET", "/api/v1/product-pools"),
+    Endpoint("GET", "/api/v1/cloud-users"),
+    Endpoint("GET", "/api/v1/assignments"),
+    Endpoint("GET", "/api/v1/product-pool-seat-counts"),
     # Sessions.
     Endpoint("GET", "/api/v1/sessions"),
     Endpoint("POST", "/api/v1/sessions/import", lambda _: {"sessions": [IMPORTED]}),

@@ -39,6 +39,11 @@ CATALOG = "/api/v1/catalog"
 MAPPINGS = "/api/v1/user-mappings"
 POOL_APPLICATIONS = "/api/v1/product-pools/{pool_id}/applications"
 IMPORT = "/api/v1/sessions/import"
+AUTHORIZE = "/api/v1/license-servers/{server_id}/authorize"
+REFRESH_TOKEN = "/api/v1/license-servers/{server_id}/refresh-token"
+SYNC = "/api/v1/license-servers/{server_id}/sync"
+RECLAIM = "/api/v1/license-servers/{server_id}/reclaim"
+SEAT = {"cloud_user_id": 1, "product_pool_id": 1}
 
 AGENT_ID = "agent-1"
 UNKNOWN = 999_999
@@ -274,6 +279,8 @@ BODIES: tuple[tuple[str, str, Any], ...] = (
     ("PUT", CATALOG, lambda _stage: newer_catalog()),
     ("POST", MAPPINGS, a_mapping),
     ("PUT", POOL_APPLICATIONS, {"applications": ["Revit"]}),
+    ("PUT", REFRESH_TOKEN, {"refresh_token": "r-1"}),
+    ("POST", RECLAIM, {"assignments": [SEAT]}),
 )
 TOO_LARGE = {"status": 413, "code": "body_too_large"}
 NAME_TAKEN = {"status": 409, "code": "name_taken"}
@@ -852,11 +859,43 @@ def import_cases() -> list[Case]:
     ]
 
 
+def connector_cases() -> list[Case]:
+    """The Autodesk connector's writes; the stage's server has no client yet."""
+    authorize = cases_for("POST", AUTHORIZE)
+    refresh_token = cases_for("PUT", REFRESH_TOKEN)
+    sync = cases_for("POST", SYNC)
+    reclaim = cases_for("POST", RECLAIM)
+    unknown = str(UNKNOWN)
+    return [
+        authorize("no client_id", field="client_id"),
+        authorize(
+            "unknown server", value=unknown, at=f"{SERVERS}/{UNKNOWN}/authorize", **UNKNOWN_ID
+        ),
+        refresh_token("empty", {"refresh_token": " "}, "refresh_token"),
+        refresh_token("a number", {"refresh_token": 7}, "refresh_token", "7"),
+        refresh_token("no client_id", {"refresh_token": "r-1"}, "client_id"),
+        sync("not connected", field=None, status=409, code="not_connected"),
+        sync("wait not a boolean", field="wait", value="maybe", at=f"{SYNC}?wait=maybe"),
+        sync("unknown server", value=unknown, at=f"{SERVERS}/{UNKNOWN}/sync", **UNKNOWN_ID),
+        reclaim("no seats", {"assignments": []}, "assignments"),
+        reclaim("seat id zero", {"assignments": [with_(SEAT, cloud_user_id=0)]}, "cloud_user_id"),
+        reclaim("dry_run text", {"assignments": [SEAT], "dry_run": "yes"}, "dry_run", "yes"),
+        reclaim(
+            "unknown server",
+            {"assignments": [SEAT]},
+            value=unknown,
+            at=f"{SERVERS}/{UNKNOWN}/reclaim",
+            **UNKNOWN_ID,
+        ),
+    ]
+
+
 CASES = [
     *generic_cases(),
     *mapping_cases(),
     *pool_application_cases(),
     *import_cases(),
+    *connector_cases(),
     *enrol_cases(),
     *check_in_cases(),
     *event_cases(),

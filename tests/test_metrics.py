@@ -35,6 +35,7 @@ def test_check_ins_events_and_the_estate_are_counted(client, tokens):
     assert figures[("seatmeter_agents", (("status", "online"),))] == 2
     assert figures[("seatmeter_agents", (("status", "offline"),))] == 0
     assert figures[("seatmeter_license_servers", (("status", "never"),))] == 0
+    assert figures[("seatmeter_license_server_syncs", (("status", "failed"),))] == 0
 
 
 def now() -> str:

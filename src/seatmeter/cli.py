@@ -148,6 +148,35 @@ def token_create(scope: str, name: str, **options: Any) -> None:
     click.echo(secret)
 
 
+@main.group("import")
+def import_group() -> None:
+    """Load entitlements from files, where the Autodesk API is not available."""
+
+
+@import_group.command("autodesk-csv")
+@click.argument(
+    "files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+@click.option("--license-server", "server_id", type=int, required=True, help="Its id.")
+@setting_options
+def import_autodesk_csv(files: tuple[Path, ...], server_id: int, **options: Any) -> None:
+    """Import Autodesk Account's usage-report and user exports (CSV), all or nothing."""
+    from seatmeter.server.autodesk.csv_import import ImportProblem, count_rows, import_files
+
+    database = open_database(settings_from(options))
+    paths = list(files)
+    with click.progressbar(length=count_rows(paths), label="Importing", file=sys.stderr) as bar:
+        try:
+            with _api_errors():
+                outcome = import_files(database, server_id, paths, bar.update)
+        except ImportProblem as problem:
+            raise click.ClickException(str(problem)) from None
+    click.echo(
+        f"license server {server_id}: {outcome.pools} pools, {outcome.users} cloud users, "
+        f"{outcome.assignments} assignments ({outcome.changes} changes)"
+    )
+
+
 @main.command()
 @setting_options
 def demo(**options: Any) -> None:

@@ -13,8 +13,11 @@ from seatmeter.server.agents.agent_api import router as agent_api_router
 from seatmeter.server.agents.api import router as agents_router
 from seatmeter.server.api.limits import BodyLimit
 from seatmeter.server.api.state import Db
+from seatmeter.server.autodesk import scheduler
+from seatmeter.server.autodesk.api import router as autodesk_router
 from seatmeter.server.catalogs.api import router as catalogs_router
 from seatmeter.server.db import Database
+from seatmeter.server.entitlements.api import router as entitlements_router
 from seatmeter.server.license_servers.api import router as license_servers_router
 from seatmeter.server.operations.metrics import Metrics
 from seatmeter.server.operations.metrics import router as metrics_router
@@ -37,6 +40,8 @@ ROUTERS = (
     metrics_router,
     session_import_router,
     usage_router,
+    autodesk_router,
+    entitlements_router,
 )
 
 
@@ -46,6 +51,7 @@ def create_app(settings: Settings, database: Database) -> FastAPI:
         title="Seatmeter",
         version=__version__,
         description="How an organisation's Autodesk licenses are really used.",
+        lifespan=scheduler.lifespan,
     )
     app.state.settings = settings
     app.state.database = database

@@ -134,6 +134,48 @@ SETTINGS = (
         maximum=720,
     ),
     Setting(
+        "autodesk_rate_limit",
+        int,
+        60,
+        "Most Team Admin API calls per team per rate window; Autodesk allows 60 a minute.",
+        minimum=1,
+        maximum=10_000,
+    ),
+    Setting(
+        "autodesk_rate_window_s",
+        int,
+        60,
+        "Seconds in one Team Admin rate window, aligned to the UTC clock; "
+        "calls are paced evenly across it.",
+        minimum=1,
+        maximum=3600,
+    ),
+    Setting(
+        "autodesk_retries",
+        int,
+        6,
+        "Times one Team Admin call is retried after a 429, a 503, a timeout "
+        "or a dropped connection before the sync fails.",
+        minimum=0,
+        maximum=50,
+    ),
+    Setting(
+        "autodesk_timeout_s",
+        int,
+        30,
+        "Seconds to wait for Autodesk to answer one call.",
+        minimum=1,
+        maximum=600,
+    ),
+    Setting(
+        "scheduler",
+        str,
+        "on",
+        "Whether this process runs due syncs and the daily token refresh "
+        "(several processes may all say on: each sync runs once).",
+        choices=("on", "off"),
+    ),
+    Setting(
         "log_level",
         str,
         "info",
@@ -168,6 +210,11 @@ class Settings:
     identity_rules: str
     identity_email_domains: str | None
     web_session_hours: int
+    autodesk_rate_limit: int
+    autodesk_rate_window_s: int
+    autodesk_retries: int
+    autodesk_timeout_s: int
+    scheduler: str
     log_level: str
     # Where each value came from: "flag", "environment", a file, "default".
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)

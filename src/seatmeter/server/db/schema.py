@@ -3,9 +3,15 @@
 from seatmeter.server.accounts.models import Account, ApiToken
 from seatmeter.server.agent_groups.models import AgentGroup, AutoAssignRule
 from seatmeter.server.agents.models import Agent
+from seatmeter.server.autodesk.models import OAuthState, ReclaimRecord, SyncRun
 from seatmeter.server.catalogs.models import ProductCatalog
 from seatmeter.server.db.base import Base
-from seatmeter.server.entitlements.models import Assignment, CloudUser, ProductPool
+from seatmeter.server.entitlements.models import (
+    Assignment,
+    CloudUser,
+    PoolSeatCount,
+    ProductPool,
+)
 from seatmeter.server.license_servers.models import LicenseServer
 from seatmeter.server.sessions.models import SessionEvent, UsageSession
 from seatmeter.server.usage.models import PoolApplications, UserMapping
@@ -22,10 +28,14 @@ __all__ = [
     "AutoAssignRule",
     "CloudUser",
     "LicenseServer",
+    "OAuthState",
     "PoolApplications",
+    "PoolSeatCount",
     "ProductCatalog",
     "ProductPool",
+    "ReclaimRecord",
     "SessionEvent",
+    "SyncRun",
     "UsageSession",
     "UserMapping",
     "WebSession",

@@ -73,3 +73,23 @@ class Assignment(Base):
     first_seen: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_seen: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     active: Mapped[bool] = mapped_column(default=True)
+    # When a sync first found it gone; null while it is held.
+    unassigned_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Autodesk's own usage figures, known only from a usage-report import.
+    days_used: Mapped[int | None] = mapped_column()
+    last_accessed: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class PoolSeatCount(Base):
+    """A pool's seat counts from the moment a sync saw them change."""
+
+    __tablename__ = "product_pool_seat_counts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    product_pool_id: Mapped[int] = mapped_column(
+        ForeignKey("product_pools.id", ondelete="CASCADE"), index=True
+    )
+    observed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    total_seats: Mapped[int | None] = mapped_column()
+    assigned_seats: Mapped[int | None] = mapped_column()
+    unlimited: Mapped[bool] = mapped_column(default=False)

@@ -78,6 +78,13 @@ class LicenseServerOut(BaseModel):
     last_sync_at: datetime | None
     last_error: str | None
     created_at: datetime
+    connected: bool = Field(description="Seatmeter holds Autodesk tokens for it")
+    syncing: bool = Field(description="a sync is running now")
+    last_sync_duration_s: float | None
+    last_sync_pools: int | None
+    last_sync_users: int | None
+    last_sync_assignments: int | None
+    last_update_late: bool = Field(description="no sync succeeded within twice the poll interval")
 
 
 @router.get("", response_model=Listing[LicenseServerOut])

@@ -1,7 +1,7 @@
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Column, ForeignKey, String, Table, Text
+from sqlalchemy import Column, Float, ForeignKey, String, Table, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from seatmeter.server.db import Base, UTCDateTime, utcnow
@@ -48,6 +48,14 @@ class LicenseServer(Base):
     status: Mapped[str] = mapped_column(String(16), default="never")
     last_sync_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_error: Mapped[str | None] = mapped_column(Text)
+    # The last successful sync, for the status page.
+    last_sync_duration_s: Mapped[float | None] = mapped_column(Float)
+    last_sync_pools: Mapped[int | None] = mapped_column()
+    last_sync_users: Mapped[int | None] = mapped_column()
+    last_sync_assignments: Mapped[int | None] = mapped_column()
+    # Held by the one process running this server's sync (see sync.py).
+    sync_lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    sync_lease_owner: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     agent_groups: Mapped[list["AgentGroup"]] = relationship(

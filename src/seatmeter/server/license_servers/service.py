@@ -1,6 +1,7 @@
 """License servers: creating and changing them, and showing them safely."""
 
 import logging
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -8,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from seatmeter.server.agent_groups.models import AgentGroup
+from seatmeter.server.db import utcnow
 from seatmeter.server.errors import ApiError, invalid, not_found
 from seatmeter.server.license_servers.models import LicenseServer
 from seatmeter.server.secrets import SecretBox
@@ -81,6 +83,25 @@ def describe(server: LicenseServer) -> dict[str, Any]:
         "last_sync_at": server.last_sync_at,
         "last_error": server.last_error,
         "created_at": server.created_at,
+        **sync_status(server),
+    }
+
+
+def sync_status(server: LicenseServer) -> dict[str, Any]:
+    """How current the entitlements are; tokens only as "are there any"."""
+    now = utcnow()
+    # Late once no sync succeeded within two poll intervals.
+    due_by = (server.last_sync_at or server.created_at) + 2 * timedelta(
+        seconds=server.poll_interval_s
+    )
+    return {
+        "connected": server.refresh_token_encrypted is not None,
+        "syncing": server.sync_lease_until is not None and server.sync_lease_until > now,
+        "last_sync_duration_s": server.last_sync_duration_s,
+        "last_sync_pools": server.last_sync_pools,
+        "last_sync_users": server.last_sync_users,
+        "last_sync_assignments": server.last_sync_assignments,
+        "last_update_late": server.enabled and due_by < now,
     }
 
 

@@ -2,8 +2,9 @@
 
 Counters live in each server process (Prometheus scrapes every process
 and sums them); what describes the estate (agents online, license
-servers by status) is read from the database at scrape time, so every
-process reports the same figures whichever one is asked.
+servers by status, syncs and their durations, whichever process ran
+them) is read from the database at scrape time, so every process
+reports the same figures whichever one is asked.
 """
 
 from collections.abc import Iterator
@@ -18,6 +19,7 @@ from sqlalchemy import case, func, select
 
 from seatmeter.server.accounts.auth import Reader
 from seatmeter.server.agents.models import Agent
+from seatmeter.server.autodesk.models import SyncRun
 from seatmeter.server.db import Database, utcnow
 from seatmeter.server.license_servers.models import STATUSES, LicenseServer
 from seatmeter.server.settings import Settings
@@ -41,26 +43,11 @@ class Metrics:
             ["outcome"],
             registry=self.registry,
         )
-        self.syncs = Counter(
-            "seatmeter_license_server_syncs",
-            "License server syncs finished, by status.",
-            ["status"],
-            registry=self.registry,
-        )
-        self.sync_seconds = Counter(
-            "seatmeter_license_server_sync_seconds",
-            "Seconds spent in license server syncs.",
-            registry=self.registry,
-        )
         self.registry.register(Estate(database, settings))
 
     def ingested(self, accepted: int, duplicates: int) -> None:
         self.events.labels("accepted").inc(accepted)
         self.events.labels("duplicate").inc(duplicates)
-
-    def synced(self, status: str, seconds: float) -> None:
-        self.syncs.labels(status).inc()
-        self.sync_seconds.inc(seconds)
 
 
 class Estate(Collector):
@@ -90,6 +77,27 @@ class Estate(Collector):
         for status in STATUSES:
             statuses.add_metric([status], servers.get(status, 0))
         yield statuses
+        yield from self._syncs()
+
+    def _syncs(self) -> Iterator[GaugeMetricFamily]:
+        by_status = select(SyncRun.status, func.count(), func.sum(SyncRun.duration_s))
+        with self.database.reading() as session:
+            rows = session.execute(by_status.group_by(SyncRun.status)).all()
+        runs = GaugeMetricFamily(
+            "seatmeter_license_server_syncs", "Syncs recorded, by status.", labels=["status"]
+        )
+        seconds = GaugeMetricFamily(
+            "seatmeter_license_server_sync_seconds",
+            "Seconds spent in recorded syncs, by status.",
+            labels=["status"],
+        )
+        found = {status: (count, total or 0.0) for status, count, total in rows}
+        for status in ("running", "ok", "failed"):
+            count, total = found.get(status, (0, 0.0))
+            runs.add_metric([status], count)
+            seconds.add_metric([status], total)
+        yield runs
+        yield seconds
 
 
 def metrics_of(request: Request) -> Metrics:

@@ -1,12 +1,10 @@
 """identity mappings, pool applications and session attribution
 
 Revision ID: 0005
-Revises: 0003
+Revises: 0004
 Create Date: 2026-12-03
 
-Chained onto 0003 while the connector's 0004 is written in parallel; it
-is to be rechained onto 0004 when both are merged. Existing sessions get
-a null attribution ("not yet attributed") until the next attribution run.
+Existing sessions get a null attribution ("not yet attributed") until the next attribution run.
 """
 
 import sqlalchemy as sa
@@ -15,7 +13,7 @@ from alembic import op
 import seatmeter.server.db.base
 
 revision = "0005"
-down_revision = "0003"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 

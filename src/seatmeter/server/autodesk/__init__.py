@@ -1,0 +1,1 @@
+"""The Autodesk connector: Team Admin API client, OAuth, paced sync, import."""
