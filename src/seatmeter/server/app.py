@@ -16,6 +16,8 @@ from seatmeter.server.api.state import Db
 from seatmeter.server.catalogs.api import router as catalogs_router
 from seatmeter.server.db import Database
 from seatmeter.server.license_servers.api import router as license_servers_router
+from seatmeter.server.reports.api import router as reports_router
+from seatmeter.server.reports.costs import router as pool_costs_router
 from seatmeter.server.secrets import load_box
 from seatmeter.server.sessions.api import router as sessions_router
 from seatmeter.server.settings import Settings
@@ -28,6 +30,8 @@ ROUTERS = (
     sessions_router,
     accounts_router,
     catalogs_router,
+    reports_router,
+    pool_costs_router,
 )
 
 

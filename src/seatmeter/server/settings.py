@@ -107,6 +107,14 @@ SETTINGS = (
         maximum=86_400,
     ),
     Setting(
+        "report_time_zone",
+        str,
+        "UTC",
+        "IANA time zone in which reports cut days, weeks and months, e.g. "
+        "Europe/Paris; a request may choose another with `tz`.",
+        check=lambda name: _time_zone_problem(name),
+    ),
+    Setting(
         "log_level",
         str,
         "info",
@@ -138,6 +146,7 @@ class Settings:
     agent_checkin_interval_s: int
     agent_scan_interval_s: int
     legacy_idle_window_s: int
+    report_time_zone: str
     log_level: str
     # Where each value came from: "flag", "environment", a file, "default".
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
@@ -226,6 +235,16 @@ def _database_url_problem(url: str) -> str | None:
     if parsed.get_backend_name() not in ("sqlite", "postgresql"):
         shown = parsed.render_as_string(hide_password=True)
         return f"is {shown!r}; Seatmeter runs on sqlite or postgresql"
+    return None
+
+
+def _time_zone_problem(name: str) -> str | None:
+    from zoneinfo import ZoneInfo
+
+    try:
+        ZoneInfo(name)
+    except (ValueError, KeyError):
+        return f"is {name!r}, not a known IANA time zone; give one such as Europe/Paris or UTC"
     return None
 
 

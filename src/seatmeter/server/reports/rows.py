@@ -1,0 +1,137 @@
+"""The sessions a report needs, fetched from the database as arrays.
+
+The database filters: only sessions that overlap the report and pass its
+filters leave it, and only the columns asked for. Times leave it as UTC
+epoch seconds with open sessions already running up to now, so that all
+the arithmetic after this is numpy over whole columns.
+"""
+
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import numpy as np
+from sqlalchemy import ColumnElement, Float, Integer, Select, cast, extract, func, select
+from sqlalchemy.orm import Session
+
+from seatmeter.server.agent_groups.models import agent_group_members
+from seatmeter.server.entitlements.models import CloudUser, ProductPool
+from seatmeter.server.reports.parameters import Filters, ReportQuery
+from seatmeter.server.sessions.models import UsageSession
+
+# Any select of sessions, whatever its columns.
+AnySelect = TypeVar("AnySelect", bound=Select[*tuple[Any, ...]])
+
+TEXT_COLUMNS = ("username", "hostname", "application")
+ID_COLUMNS = ("product_pool_id", "cloud_user_id")
+
+
+@dataclass(frozen=True)
+class Rows:
+    """Parallel arrays, one entry per session, cut to the report."""
+
+    start: np.ndarray
+    end: np.ndarray
+    # Per asked text column: integer codes, and the text each code stands for.
+    codes: dict[str, np.ndarray]
+    labels: dict[str, np.ndarray]
+    # Per asked id column: the id, or -1 where it is null.
+    ids: dict[str, np.ndarray]
+
+    def __len__(self) -> int:
+        return len(self.start)
+
+
+def epoch(column: Any, dialect: str) -> ColumnElement[Any]:
+    """A timestamp column as UTC epoch seconds, on either database."""
+    if dialect == "postgresql":
+        return cast(extract("epoch", column), Float)
+    # SQLite stores 'YYYY-MM-DD HH:MM:SS.ffffff'; strftime drops the
+    # fraction, so it is added back from the text.
+    whole = cast(func.strftime("%s", column), Integer)
+    return whole + cast(func.substr(column, 20), Float)
+
+
+def filtered(query: AnySelect, filters: Filters) -> AnySelect:
+    """Sessions restricted by the report's filters."""
+    if filters.product_pool_id is not None:
+        query = query.where(UsageSession.product_pool_id == filters.product_pool_id)
+    if filters.license_server_id is not None:
+        query = query.where(_on_license_server(filters.license_server_id))
+    for column, value in (
+        (UsageSession.hostname, filters.hostname),
+        (UsageSession.username, filters.username),
+        (UsageSession.application, filters.application),
+    ):
+        if value:
+            query = query.where(func.lower(column) == value.lower())
+    if filters.host_group_id is not None:
+        members = select(agent_group_members.c.agent_id).where(
+            agent_group_members.c.agent_group_id == filters.host_group_id
+        )
+        query = query.where(UsageSession.agent_id.in_(members))
+    return query
+
+
+def overlapping(query: AnySelect, report: ReportQuery) -> AnySelect:
+    ended = UsageSession.ended_at
+    return query.where(
+        UsageSession.started_at < report.until,
+        ended.is_(None) | (ended > report.since),
+    )
+
+
+def fetch(
+    session: Session,
+    report: ReportQuery,
+    text: tuple[str, ...] = (),
+    ids: tuple[str, ...] = (),
+    where: Any = None,
+) -> Rows:
+    """Sessions overlapping the report, cut at its bounds, as arrays."""
+    dialect = session.get_bind().dialect.name
+    start = epoch(UsageSession.started_at, dialect)
+    end = func.coalesce(epoch(UsageSession.ended_at, dialect), report.now.timestamp())
+    columns = [start, end]
+    columns += [getattr(UsageSession, name) for name in text]
+    columns += [func.coalesce(getattr(UsageSession, name), -1) for name in ids]
+    query = overlapping(filtered(select(*columns), report.filters), report)
+    if where is not None:
+        query = query.where(where)
+    found = list(session.execute(query).tuples())
+    return _arrays(found, report, text, ids)
+
+
+def _arrays(
+    found: list[Any], report: ReportQuery, text: tuple[str, ...], ids: tuple[str, ...]
+) -> Rows:
+    count = len(found)
+    columns = list(zip(*found, strict=True)) if count else [()] * (2 + len(text) + len(ids))
+    start = np.fromiter(columns[0], np.float64, count)
+    end = np.fromiter(columns[1], np.float64, count)
+    start = np.maximum(start, report.since.timestamp())
+    end = np.minimum(end, report.until.timestamp())
+    codes, labels = {}, {}
+    for offset, name in enumerate(text, start=2):
+        labels[name], codes[name] = np.unique(
+            np.array(columns[offset], dtype=str), return_inverse=True
+        )
+    numbers = {
+        name: np.fromiter(columns[offset], np.int64, count)
+        for offset, name in enumerate(ids, start=2 + len(text))
+    }
+    # A session that began after now or ended before since has no length.
+    kept = end > start
+    return Rows(
+        start=start[kept],
+        end=end[kept],
+        codes={name: value[kept] for name, value in codes.items()},
+        labels=labels,
+        ids={name: value[kept] for name, value in numbers.items()},
+    )
+
+
+def _on_license_server(license_server_id: int) -> Any:
+    """Attributed to one of the server's pools, or to one of its users."""
+    pools = select(ProductPool.id).where(ProductPool.license_server_id == license_server_id)
+    users = select(CloudUser.id).where(CloudUser.license_server_id == license_server_id)
+    return UsageSession.product_pool_id.in_(pools) | UsageSession.cloud_user_id.in_(users)
