@@ -7,6 +7,8 @@ with a 400 that names the parameter.
 
 import logging
 from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
@@ -41,12 +43,18 @@ REPORTS: dict[str, Compute] = {
 NAMES = (*REPORTS, "sessions")
 
 
+def clock() -> datetime:
+    """Now, as a dependency, so that tests can fix it."""
+    return datetime.now(UTC)
+
+
 @router.get("/{name}", response_model=None)
 def report(
     name: str,
     _: Reader,
     db: Db,
     config: Config,
+    now: Annotated[datetime, Depends(clock)],
     raw: RawQuery = Depends(),
     sort: str = Query("-started_at", description="sessions: a column, - for descending"),
     limit: str = Query("100", description="sessions: rows per page, at most 1000"),
@@ -54,7 +62,7 @@ def report(
 ) -> Response:
     if name not in NAMES:
         raise bad_parameter("name", name, f"is not a report; use one of {', '.join(NAMES)}")
-    query = raw.parse(config.report_time_zone)
+    query = raw.parse(config.report_time_zone, now)
     with db.reading() as session:
         if name == "sessions":
             table = sessions_grid(session, query, *paging(sort, limit, offset))

@@ -97,7 +97,7 @@ def fetch(
     query = overlapping(filtered(select(*columns), report.filters), report)
     if where is not None:
         query = query.where(where)
-    found = list(session.execute(query).tuples())
+    found: list[Any] = list(session.execute(query).all())
     return _arrays(found, report, text, ids)
 
 

@@ -111,7 +111,7 @@ def _last_uses(
         .where(UsageSession.started_at < report.until)
         .group_by(UsageSession.cloud_user_id)
     )
-    last = dict(session.execute(query).tuples().all())
+    last = {user_id: when for user_id, when in session.execute(query)}
     return [
         {"email": email, "last_use": _when(last.get(user_id), report)} for user_id, email in idle
     ]
