@@ -19,6 +19,7 @@ from fastapi.testclient import TestClient
 from httpx import Response
 
 from seatmeter.agent.catalog import load_packaged
+from seatmeter.server.entitlements.models import ProductPool
 
 # The callers: nobody, an API token of each scope, and an enrolled agent.
 NOBODY = "nobody"
@@ -127,6 +128,13 @@ class Stage:
         return self.create("/api/v1/accounts", body)
 
     @cached_property
+    def pool_id(self) -> int:
+        return make_pool(self.client, self.server_id)
+
+    # The report the {name} of /api/v1/reports/{name} stands for.
+    name = "utilization"
+
+    @cached_property
     def token_id(self) -> int:
         # Its own token, so that revoking it leaves the callers' intact.
         return self.create("/api/v1/tokens", {"name": "to revoke", "scope": "read"})
@@ -172,6 +180,17 @@ def session_event(stage: Stage) -> dict[str, Any]:
         "started_at": started.isoformat(),
     }
     return {"events": [event]}
+
+
+def make_pool(client: TestClient, server_id: int) -> int:
+    """A product pool, stored directly: only the connector makes them."""
+    database = client.app.state.database  # type: ignore[attr-defined]
+    with database.writing() as session:
+        pool = ProductPool(license_server_id=server_id, product_id="P-1", name="AutoCAD")
+        session.add(pool)
+        session.flush()
+        made: int = pool.id
+    return made
 
 
 def newer_catalog(_stage: Stage) -> dict[str, Any]:
@@ -235,6 +254,9 @@ ENDPOINTS = (
     Endpoint("DELETE", "/api/v1/license-servers/{server_id}"),
     # Sessions.
     Endpoint("GET", "/api/v1/sessions"),
+    # Reports, and the one pool setting that is Seatmeter's own.
+    Endpoint("GET", "/api/v1/reports/{name}"),
+    Endpoint("PATCH", "/api/v1/product-pools/{pool_id}", lambda _: {"cost_per_seat": 10.0}),
     # The product catalog agents match processes with.
     Endpoint("GET", "/api/v1/catalog"),
     Endpoint("PUT", "/api/v1/catalog", newer_catalog),
