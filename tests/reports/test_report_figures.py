@@ -235,3 +235,35 @@ def test_sessions_grid_sorts_filters_and_pages(reader: TestClient, world: dict[s
     assert users == ["CORP\\alice"] * 4 + ["CORP\\bob"] * 2
     assert {i["ended_at"] for i in running["items"]} == {None}
     assert {i["hours"] for i in running["items"]} == {2.0, 10 * 24 + 12.0}
+
+
+def test_cost_per_seat_prices_idle_seats(
+    reader: TestClient, world: dict[str, int], tokens: dict[str, str]
+) -> None:
+    admin = {"Authorization": f"Bearer {tokens['admin']}"}
+    path = f"/api/v1/product-pools/{world['AEC']}"
+
+    changed = reader.patch(path, json={"cost_per_seat": 1250.5}, headers=admin)
+    refused = reader.patch(path, json={"cost_per_seat": 1.0})
+
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["cost_per_seat"] == 1250.5
+    assert refused.status_code == 403, refused.text
+    items = by(report(reader, "seat-efficiency")["items"], "pool")
+    # One idle seat (carol's).
+    assert items["AEC"]["idle_cost"] == 1250.5
+    cleared = reader.patch(path, json={"cost_per_seat": None}, headers=admin)
+    assert cleared.json()["cost_per_seat"] is None
+
+
+def test_filters_narrow_every_report(reader: TestClient, world: dict[str, int]) -> None:
+    by_host = report(reader, "utilization", hostname="h3")["items"]
+    by_server = report(reader, "usage-per-user", license_server_id=world["server"])["items"]
+    other_server = report(reader, "usage-per-user", license_server_id=world["server"] + 1)
+
+    # Only bob's sessions ran on H3: one seat in each pool.
+    assert {i["pool"]: i["peak"] for i in by_host} == {"AEC": 1, "ACAD": 1}
+    # ghost has neither pool nor cloud user, so no license server.
+    assert "CORP\\ghost" not in {i["key"] for i in by_server}
+    assert len(by_server) == 4
+    assert other_server["items"] == []
