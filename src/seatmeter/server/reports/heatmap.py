@@ -20,7 +20,7 @@ def heatmap(session: Session, report: ReportQuery) -> Table:
     granularity = choose("granularity", report.granularity, GRANULARITIES, "day")
     group_by = choose("group_by", report.group_by, ("user", "host"), "user")
     cut = periods(report.since, report.until, report.tz, granularity)
-    cells = per_key(keyed(session, report, group_by), cut, report)
+    cells = per_key(keyed(session, report, group_by), cut, report, times=False)
     items = [{name: cell[name] for name in COLUMNS} for cell in cells]
     keys = sorted({item["key"] for item in items})
     about = {"granularity": granularity, "group_by": group_by, "keys": keys, **bounds(report)}

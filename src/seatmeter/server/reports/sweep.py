@@ -33,12 +33,20 @@ class Levels:
 
 
 def combine(*codes: np.ndarray) -> np.ndarray:
-    """One dense integer code per distinct tuple of codes."""
+    """One dense integer code per distinct tuple of codes (each 0 or more)."""
     if len(codes[0]) == 0:
         return np.zeros(0, dtype=np.int64)
-    stacked = np.stack([np.asarray(code, dtype=np.int64) for code in codes], axis=1)
-    _, inverse = np.unique(stacked, axis=0, return_inverse=True)
-    return np.asarray(inverse, dtype=np.int64).reshape(-1)
+    combined = np.asarray(codes[0], dtype=np.int64)
+    for code in codes[1:]:
+        code = np.asarray(code, dtype=np.int64)
+        # Dense after each step, so the product stays far below 2**63.
+        wide = combined * (int(code.max()) + 1) + code
+        _, inverse = np.unique(wide, return_inverse=True)
+        combined = np.asarray(inverse, dtype=np.int64).reshape(-1)
+    if len(codes) == 1:
+        _, inverse = np.unique(combined, return_inverse=True)
+        combined = np.asarray(inverse, dtype=np.int64).reshape(-1)
+    return combined
 
 
 def union(group: np.ndarray, start: np.ndarray, end: np.ndarray) -> Intervals:
@@ -108,8 +116,11 @@ def per_cell(cell: np.ndarray, cells: int, weights: np.ndarray | None = None) ->
 
 def distinct_per_cell(cell: np.ndarray, member: np.ndarray, cells: int) -> np.ndarray:
     """How many distinct members each cell has."""
-    pairs = np.unique(np.stack([cell, member], axis=1), axis=0) if len(cell) else np.zeros((0, 2))
-    return np.bincount(pairs[:, 0].astype(np.int64), minlength=cells)[:cells]
+    if len(cell) == 0:
+        return np.zeros(cells, dtype=np.int64)
+    width = int(member.max()) + 1
+    pairs = np.unique(np.asarray(cell, dtype=np.int64) * width + member)
+    return np.bincount(pairs // width, minlength=cells)[:cells]
 
 
 def max_per_cell(cell: np.ndarray, values: np.ndarray, cells: int, empty: float) -> np.ndarray:

@@ -8,6 +8,7 @@ the report zone's calendar days with any use.
 """
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -17,7 +18,7 @@ from sqlalchemy.orm import Session
 from seatmeter.server.agent_groups.models import AgentGroup, agent_group_members
 from seatmeter.server.reports.formats import Table
 from seatmeter.server.reports.parameters import ReportQuery, bad_parameter, choose
-from seatmeter.server.reports.periods import Periods, day_edges, hours, moment, periods
+from seatmeter.server.reports.periods import Periods, day_edges, periods
 from seatmeter.server.reports.rows import Rows, fetch
 from seatmeter.server.reports.sweep import (
     combine,
@@ -74,7 +75,10 @@ def keyed(session: Session, report: ReportQuery, group_by: str) -> Keyed:
     return Keyed(rows, pair, names)
 
 
-def per_key(found: Keyed, cut: Periods, report: ReportQuery) -> list[dict[str, Any]]:
+def per_key(
+    found: Keyed, cut: Periods, report: ReportQuery, times: bool = True
+) -> list[dict[str, Any]]:
+    """The figures per key and period; `times` adds first and last use."""
     rows, count = found.rows, len(cut)
     cells = len(found.names) * count
     member = combine(rows.codes["username"], rows.codes["application"])
@@ -94,21 +98,31 @@ def per_key(found: Keyed, cut: Periods, report: ReportQuery) -> list[dict[str, A
     sessions = split(rows.start, rows.end, cut.edges)
     session_cell = found.key[sessions.index] * count + sessions.period
     counted = per_cell(session_cell, cells)
-    items = []
     # One item per key and period with use: aggregates, not session rows.
-    for index in np.flatnonzero(seconds > 0):
-        key, period_index = divmod(int(index), count)
-        items.append(
-            {
-                "key": found.names[key],
-                "period": cut.label(period_index),
-                "hours": hours(seconds[index]),
-                "sessions": int(counted[index]),
-                "days_used": int(days_used[index]),
-                "first_use": moment(first[index], report.tz),
-                "last_use": moment(last[index], report.tz),
-            }
-        )
+    used = np.flatnonzero(seconds > 0)
+    key_of, period_of = np.divmod(used, count)
+    columns = zip(
+        key_of.tolist(),
+        period_of.tolist(),
+        np.round(seconds[used] / 3600, 6).tolist(),
+        counted[used].tolist(),
+        days_used[used].tolist(),
+        np.round(first[used], 6).tolist(),
+        np.round(last[used], 6).tolist(),
+        strict=True,
+    )
+    items = [
+        {
+            "key": found.names[key],
+            "period": cut.label(period_index),
+            "hours": hours_used,
+            "sessions": sessions_count,
+            "days_used": days,
+            "first_use": datetime.fromtimestamp(first_use, report.tz) if times else None,
+            "last_use": datetime.fromtimestamp(last_use, report.tz) if times else None,
+        }
+        for key, period_index, hours_used, sessions_count, days, first_use, last_use in columns
+    ]
     return sorted(items, key=lambda item: (item["key"], item["period"]))
 
 

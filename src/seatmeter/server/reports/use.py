@@ -65,4 +65,6 @@ def seat_rows(rows: Rows) -> SeatRows:
 
 
 def seat_use(seats: SeatRows) -> Use:
-    return keyed_use(seats.rows, seats.pool, seats.cloud_user, len(seats.pool_ids))
+    # Dense codes for the sweep: host users stand in with negative ids.
+    _, member = np.unique(seats.cloud_user, return_inverse=True)
+    return keyed_use(seats.rows, seats.pool, member.reshape(-1), len(seats.pool_ids))
