@@ -7,6 +7,12 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 from scenario import SPAN_S, reader, report, world
+from sqlalchemy import insert, update
+
+from seatmeter.server.agent_groups.models import AgentGroup, agent_group_members
+from seatmeter.server.agents.models import Agent
+from seatmeter.server.db import Database
+from seatmeter.server.sessions.models import UsageSession
 
 __all__ = ["reader", "world"]
 
@@ -267,3 +273,33 @@ def test_filters_narrow_every_report(reader: TestClient, world: dict[str, int]) 
     assert "CORP\\ghost" not in {i["key"] for i in by_server}
     assert len(by_server) == 4
     assert other_server["items"] == []
+
+
+def test_host_groups(reader: TestClient, world: dict[str, int], database: Database) -> None:
+    with database.writing() as session:
+        for agent_id, host in (("a-1", "H1"), ("a-3", "H3")):
+            session.add(Agent(id=agent_id, hostname=host, os="windows", agent_version="0.1.0"))
+        civil, drafting = AgentGroup(name="Civil"), AgentGroup(name="Drafting")
+        session.add_all([civil, drafting])
+        session.flush()
+        members = [(civil.id, "a-1"), (civil.id, "a-3"), (drafting.id, "a-1")]
+        session.execute(
+            insert(agent_group_members),
+            [{"agent_group_id": group, "agent_id": agent} for group, agent in members],
+        )
+        for agent_id, host in (("a-1", "H1"), ("a-3", "H3")):
+            session.execute(
+                update(UsageSession).where(UsageSession.hostname == host).values(agent_id=agent_id)
+            )
+        drafting_id = drafting.id
+
+    grouped = report(reader, "usage-per-user", group_by="host-group")["items"]
+    narrowed = report(reader, "utilization", host_group_id=drafting_id)["items"]
+
+    # Civil: alice's Civil 3D on H1 (7 h) and bob's Revit and AutoCAD on
+    # H3 (7 h and 2 h); Drafting: H1 only. The default group is empty.
+    assert [(i["key"], i["hours"], i["sessions"]) for i in grouped] == [
+        ("Civil", 16.0, 5),
+        ("Drafting", 7.0, 3),
+    ]
+    assert {i["pool"]: i["peak"] for i in narrowed} == {"AEC": 1, "ACAD": 0}
