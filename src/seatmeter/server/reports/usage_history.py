@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from seatmeter.server.reports.formats import Table
 from seatmeter.server.reports.parameters import ReportQuery, choose
-from seatmeter.server.reports.periods import Periods, hours, periods
+from seatmeter.server.reports.periods import Periods, periods
 from seatmeter.server.reports.pools import pools_for
 from seatmeter.server.reports.rows import fetch
 from seatmeter.server.reports.sweep import distinct_per_cell, levels, per_cell, split
@@ -77,20 +77,28 @@ def _items(
     pieces = split(use.intervals.start, use.intervals.end, cut.edges)
     piece_cell = use.intervals.group[pieces.index] * count + pieces.period
     users = distinct_per_cell(piece_cell, use.member[pieces.index], cells)
-    lengths = np.diff(cut.edges)
-    items = []
-    # One item per key and period with any use: an aggregate, not a row.
-    for index in np.flatnonzero(used > 0):
-        key, period = divmod(int(index), count)
-        items.append(
-            {
-                "period": cut.label(period),
-                "key": keys[key],
-                "product_pool_id": pool_ids[key],
-                "max_concurrent": int(most[index]),
-                "avg_concurrent": round(float(used[index] / lengths[period]), 6),
-                "distinct_users": int(users[index]),
-                "hours": hours(used[index]),
-            }
-        )
+    # One item per key and period with use: an aggregate, not a row.
+    cell_used = np.flatnonzero(used > 0)
+    key_of, period_of = np.divmod(cell_used, count)
+    columns = zip(
+        key_of.tolist(),
+        period_of.tolist(),
+        most[cell_used].tolist(),
+        np.round(used[cell_used] / np.diff(cut.edges)[period_of], 6).tolist(),
+        users[cell_used].tolist(),
+        np.round(used[cell_used] / 3600, 6).tolist(),
+        strict=True,
+    )
+    items = [
+        {
+            "period": cut.label(period),
+            "key": keys[key],
+            "product_pool_id": pool_ids[key],
+            "max_concurrent": peak,
+            "avg_concurrent": average,
+            "distinct_users": distinct,
+            "hours": hours_used,
+        }
+        for key, period, peak, average, distinct, hours_used in columns
+    ]
     return sorted(items, key=lambda item: (item["period"], item["key"]))
