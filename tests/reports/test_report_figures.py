@@ -6,7 +6,7 @@ The fixtures run each test on SQLite and on PostgreSQL.
 from typing import Any
 
 from fastapi.testclient import TestClient
-from scenario import SPAN_S, reader, report, world
+from scenario import SPAN_S, march, reader, report, world
 from sqlalchemy import insert, update
 
 from seatmeter.server.agent_groups.models import AgentGroup, agent_group_members
@@ -303,3 +303,32 @@ def test_host_groups(reader: TestClient, world: dict[str, int], database: Databa
         ("Drafting", 7.0, 3),
     ]
     assert {i["pool"]: i["peak"] for i in narrowed} == {"AEC": 1, "ACAD": 0}
+
+
+def test_pool_session_without_cloud_user_counts_as_its_host_user(
+    reader: TestClient, world: dict[str, int], database: Database
+) -> None:
+    with database.writing() as session:
+        for number, (start, end) in enumerate(((8, 9), (8.5, 9.5))):
+            session.add(
+                UsageSession(
+                    external_id=f"T{number}",
+                    hostname="H9",
+                    username="CORP\\temp",
+                    application="Revit",
+                    version="2026",
+                    source="import",
+                    started_at=march((28, start)),
+                    ended_at=march((28, end)),
+                    product_pool_id=world["AEC"],
+                )
+            )
+
+    items = by(report(reader, "utilization")["items"], "pool")
+
+    # temp's two sessions are one seat, 08:00-09:30 UTC, beside alice's.
+    assert [level["seconds"] for level in items["AEC"]["levels"]] == [
+        SPAN_S,
+        14 * 3600,
+        3600 + 5400,
+    ]

@@ -26,8 +26,8 @@ from seatmeter.server.reports.periods import hours, moment
 from seatmeter.server.reports.pools import pools_for
 from seatmeter.server.reports.rows import fetch
 from seatmeter.server.reports.sweep import combine, per_cell
-from seatmeter.server.reports.use import SeatRows, keyed_use
-from seatmeter.server.reports.utilization import peaks, pool_levels, seat_sessions
+from seatmeter.server.reports.use import SeatRows, keyed_use, seat_sessions
+from seatmeter.server.reports.utilization import peaks, pool_levels
 from seatmeter.server.sessions.models import UsageSession
 
 COLUMNS = [

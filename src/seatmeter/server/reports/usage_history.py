@@ -17,7 +17,7 @@ from seatmeter.server.reports.periods import Periods, periods
 from seatmeter.server.reports.pools import pools_for
 from seatmeter.server.reports.rows import fetch
 from seatmeter.server.reports.sweep import distinct_per_cell, levels, per_cell, split
-from seatmeter.server.reports.use import Use, keyed_use, seat_rows, seat_use
+from seatmeter.server.reports.use import Use, keyed_use, seat_sessions, seat_use
 
 GROUP_BY = ("pool", "application")
 GRANULARITIES = ("hour", "day", "week", "month", "all")
@@ -57,8 +57,7 @@ def _use(session: Session, report: ReportQuery, group_by: str) -> tuple[Use, lis
         names = [str(name) for name in rows.labels["application"]]
         use = keyed_use(rows, rows.codes["application"], rows.codes["username"], len(names))
         return use, names, [None] * len(names)
-    rows = fetch(session, report, ("username",), ("product_pool_id", "cloud_user_id"))
-    seats = seat_rows(rows)
+    seats = seat_sessions(session, report)
     known = {pool.id: pool.name for pool in pools_for(session, report.filters, seats.pool_ids)}
     ids = [int(pool_id) for pool_id in seats.pool_ids]
     return seat_use(seats), [known.get(i, str(i)) for i in ids], ids

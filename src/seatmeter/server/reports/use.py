@@ -9,9 +9,12 @@ the pool, whatever the number of applications or hosts.
 from dataclasses import dataclass
 
 import numpy as np
+from sqlalchemy.orm import Session
 
-from seatmeter.server.reports.rows import Rows
+from seatmeter.server.reports.parameters import ReportQuery
+from seatmeter.server.reports.rows import Rows, fetch
 from seatmeter.server.reports.sweep import Intervals, combine, union
+from seatmeter.server.sessions.models import UsageSession
 
 
 @dataclass(frozen=True)
@@ -59,9 +62,15 @@ def seat_rows(rows: Rows) -> SeatRows:
     # The usage engine names a cloud user on every attributed session; a
     # row without one still counts, as its host user.
     cloud_user = kept.ids["cloud_user_id"]
-    host_user = -2 - kept.codes["username"]
+    host_user = -2 - kept.codes["unmapped_username"]
     member = np.where(cloud_user >= 0, cloud_user, host_user)
     return SeatRows(kept, pool_ids, pool.reshape(-1), member)
+
+
+def seat_sessions(session: Session, report: ReportQuery) -> SeatRows:
+    attributed = UsageSession.product_pool_id.is_not(None)
+    ids = ("product_pool_id", "cloud_user_id")
+    return seat_rows(fetch(session, report, ("unmapped_username",), ids, where=attributed))
 
 
 def seat_use(seats: SeatRows) -> Use:

@@ -14,16 +14,10 @@ from seatmeter.server.reports.formats import Table
 from seatmeter.server.reports.parameters import ReportQuery
 from seatmeter.server.reports.periods import moment
 from seatmeter.server.reports.pools import pools_for
-from seatmeter.server.reports.rows import fetch
 from seatmeter.server.reports.sweep import Levels, levels, min_per_cell, per_cell
-from seatmeter.server.reports.use import SeatRows, seat_rows, seat_use
+from seatmeter.server.reports.use import SeatRows, seat_sessions, seat_use
 
 COLUMNS = ["product_pool_id", "pool", "peak", "peak_at", "n", "seconds", "share"]
-
-
-def seat_sessions(session: Session, report: ReportQuery) -> SeatRows:
-    rows = fetch(session, report, ("username",), ("product_pool_id", "cloud_user_id"))
-    return seat_rows(rows)
 
 
 def pool_levels(seats: SeatRows, report: ReportQuery) -> tuple[np.ndarray, Levels]:
