@@ -51,6 +51,7 @@ def seat_efficiency(session: Session, report: ReportQuery) -> Table:
     pool_ids, found = pool_levels(seats, report)
     pool_peaks = peaks(pool_ids, found)
     holders = _holders(session)
+    last_uses = _last_uses(session, report)
     items = []
     for pool in pools_for(session, report.filters, active):
         users = active.get(pool.id, set())
@@ -61,7 +62,10 @@ def seat_efficiency(session: Session, report: ReportQuery) -> Table:
             "seats": pool.total_seats,
             "assigned": len(holders[pool.id]),
             "active_users": len(users),
-            "idle_users": _last_uses(session, pool.id, idle, report),
+            "idle_users": [
+                {"email": email, "last_use": _when(last_uses.get((pool.id, user_id)), report)}
+                for user_id, email in idle
+            ],
             "unassigned_use": [],
             "peak_concurrency": pool_peaks.get(pool.id, (0, None))[0],
             "suggested_seats": len(users),
@@ -77,9 +81,15 @@ def seat_efficiency(session: Session, report: ReportQuery) -> Table:
 
 
 def _active_users(seats: SeatRows) -> dict[int, set[int]]:
-    pairs = np.unique(np.stack([seats.pool, seats.cloud_user], axis=1), axis=0)
+    """Per pool id, the cloud users with use (host users stand in below 0)."""
     active: dict[int, set[int]] = defaultdict(set)
-    for pool, user in pairs.tolist():
+    if len(seats.pool) == 0:
+        return active
+    lowest = int(seats.cloud_user.min())
+    width = int(seats.cloud_user.max()) - lowest + 1
+    pairs = np.unique(seats.pool * width + (seats.cloud_user - lowest))
+    pools, users = np.divmod(pairs, width)
+    for pool, user in zip(pools.tolist(), (users + lowest).tolist(), strict=True):
         active[int(seats.pool_ids[pool])].add(user)
     return active
 
@@ -98,23 +108,18 @@ def _holders(session: Session) -> dict[int, list[tuple[int, str | None]]]:
     return holders
 
 
-def _last_uses(
-    session: Session, pool_id: int, idle: list[tuple[int, str | None]], report: ReportQuery
-) -> list[dict[str, Any]]:
-    if not idle:
-        return []
+def _last_uses(session: Session, report: ReportQuery) -> dict[tuple[Any, Any], Any]:
+    """The last use ever, up to the report's end, per pool and cloud user:
+    one grouped scan, rather than one per pool."""
     ended = func.coalesce(UsageSession.ended_at, report.now)
     query = (
-        select(UsageSession.cloud_user_id, func.max(ended))
-        .where(UsageSession.product_pool_id == pool_id)
-        .where(UsageSession.cloud_user_id.in_([user_id for user_id, _ in idle]))
+        select(UsageSession.product_pool_id, UsageSession.cloud_user_id, func.max(ended))
+        .where(UsageSession.product_pool_id.is_not(None))
+        .where(UsageSession.cloud_user_id.is_not(None))
         .where(UsageSession.started_at < report.until)
-        .group_by(UsageSession.cloud_user_id)
+        .group_by(UsageSession.product_pool_id, UsageSession.cloud_user_id)
     )
-    last = {user_id: when for user_id, when in session.execute(query)}
-    return [
-        {"email": email, "last_use": _when(last.get(user_id), report)} for user_id, email in idle
-    ]
+    return {(pool, user): when for pool, user, when in session.execute(query)}
 
 
 def _when(value: Any, report: ReportQuery) -> Any:

@@ -46,7 +46,9 @@ def sessions_grid(
     session: Session, report: ReportQuery, sort: str, limit: int, offset: int
 ) -> Table:
     base = overlapping(filtered(_columns(), report.filters), report)
-    total = session.scalar(select(func.count()).select_from(base.subquery()))
+    # Counted without the joins, which only add names to the page.
+    counted = overlapping(filtered(select(UsageSession.id), report.filters), report)
+    total = session.scalar(select(func.count()).select_from(counted.subquery()))
     query = base.order_by(*_order(sort), UsageSession.id).limit(limit).offset(offset)
     items = [_item(row, report) for row in session.execute(query).mappings()]
     about = {"total": total, "limit": limit, "offset": offset, "sort": sort, **bounds(report)}
