@@ -47,7 +47,8 @@ def sessions_grid(
 ) -> Table:
     base = overlapping(filtered(_columns(), report.filters), report)
     # Counted without the joins, which only add names to the page.
-    counted = overlapping(filtered(select(UsageSession.id), report.filters), report)
+    dialect = session.get_bind().dialect.name
+    counted = overlapping(filtered(select(UsageSession.id), report.filters), report, dialect)
     total = session.scalar(select(func.count()).select_from(counted.subquery()))
     query = base.order_by(*_order(sort), UsageSession.id).limit(limit).offset(offset)
     items = [_item(row, report) for row in session.execute(query).mappings()]
