@@ -159,6 +159,9 @@ class Stage:
         body = {"name": "jdoe", "password": "correct horse battery"}
         return self.create("/api/v1/accounts", body)
 
+    # The report the {name} of /api/v1/reports/{name} stands for.
+    name = "utilization"
+
     @cached_property
     def token_id(self) -> int:
         # Its own token, so that revoking it leaves the callers' intact.
@@ -343,6 +346,9 @@ ENDPOINTS = (
         lambda _: {"applications": ["Revit"]},
     ),
     Endpoint("DELETE", "/api/v1/product-pools/{pool_id}/applications"),
+    # Reports, and the one pool setting that is Seatmeter's own.
+    Endpoint("GET", "/api/v1/reports/{name}"),
+    Endpoint("PATCH", "/api/v1/product-pools/{pool_id}", lambda _: {"cost_per_seat": 10.0}),
     # The product catalog agents match processes with.
     Endpoint("GET", "/api/v1/catalog"),
     Endpoint("PUT", "/api/v1/catalog", newer_catalog),

@@ -44,6 +44,8 @@ REFRESH_TOKEN = "/api/v1/license-servers/{server_id}/refresh-token"
 SYNC = "/api/v1/license-servers/{server_id}/sync"
 RECLAIM = "/api/v1/license-servers/{server_id}/reclaim"
 SEAT = {"cloud_user_id": 1, "product_pool_id": 1}
+POOL = "/api/v1/product-pools/{pool_id}"
+REPORTS = "/api/v1/reports"
 
 AGENT_ID = "agent-1"
 UNKNOWN = 999_999
@@ -281,6 +283,7 @@ BODIES: tuple[tuple[str, str, Any], ...] = (
     ("PUT", POOL_APPLICATIONS, {"applications": ["Revit"]}),
     ("PUT", REFRESH_TOKEN, {"refresh_token": "r-1"}),
     ("POST", RECLAIM, {"assignments": [SEAT]}),
+    ("PATCH", POOL, {"cost_per_seat": 10.0}),
 )
 TOO_LARGE = {"status": 413, "code": "body_too_large"}
 NAME_TAKEN = {"status": 409, "code": "name_taken"}
@@ -890,12 +893,74 @@ def connector_cases() -> list[Case]:
     ]
 
 
+def pool_cases() -> list[Case]:
+    case = cases_for("PATCH", POOL)
+    unknown = f"/api/v1/product-pools/{UNKNOWN}"
+    return [
+        case("cost negative", {"cost_per_seat": -1}, "cost_per_seat", "-1"),
+        case("cost text", {"cost_per_seat": "cheap"}, "cost_per_seat", "cheap"),
+        case("cost over 1e9", {"cost_per_seat": 1e10}, "cost_per_seat"),
+        case("name is not ours", {"name": "Mine"}, "name"),
+        case("unknown pool", {"cost_per_seat": 1}, value=str(UNKNOWN), at=unknown, **UNKNOWN_ID),
+        case("pool not a number", {}, "pool_id", "abc", at="/api/v1/product-pools/abc"),
+    ]
+
+
+BAD_PARAMETER = {"status": 400, "code": "invalid_parameter"}
+
+
+def report_cases() -> list[Case]:
+    """Reports take no body: each case spoils one query parameter."""
+
+    def case(name: str, query: str, field: str, value: str | None = None) -> Case:
+        path = f"{REPORTS}/{query}"
+        return Case(f"GET {path}: {name}", "GET", path, field=field, value=value, **BAD_PARAMETER)
+
+    return [
+        case("unknown report", "usage?", "name", "usage"),
+        case(
+            "since after until",
+            "utilization?since=2026-02-01T00:00Z&until=2026-01-01T00:00Z",
+            "since",
+        ),
+        case("since not a time", "utilization?since=yesterday", "since", "yesterday"),
+        case(
+            "until without offset",
+            "utilization?until=2026-01-01T00:00",
+            "until",
+            "2026-01-01T00:00",
+        ),
+        case("unknown tz", "heatmap?tz=Mars/Olympus", "tz", "Mars/Olympus"),
+        case("bad format", "heatmap?format=pdf", "format", "pdf"),
+        case("bad granularity", "usage-history?granularity=minute", "granularity", "minute"),
+        case("heatmap by week", "heatmap?granularity=week", "granularity", "week"),
+        case("bad group_by", "usage-per-user?group_by=planet", "group_by", "planet"),
+        case("user groups", "usage-per-user?group_by=user-group", "group_by", "user-group"),
+        case("user_group_id", "utilization?user_group_id=1", "user_group_id", "1"),
+        case("pool id text", "utilization?product_pool_id=abc", "product_pool_id", "abc"),
+        case("pool id zero", "utilization?product_pool_id=0", "product_pool_id", "0"),
+        case("server id huge", "utilization?license_server_id=99999999999", "license_server_id"),
+        case("host group text", "utilization?host_group_id=x", "host_group_id", "x"),
+        case(
+            "too many hours",
+            "usage-history?granularity=hour&since=2000-01-01T00:00Z",
+            "granularity",
+        ),
+        case("unknown sort", "sessions?sort=colour", "sort", "colour"),
+        case("limit zero", "sessions?limit=0", "limit", "0"),
+        case("limit over 1000", "sessions?limit=1001", "limit", "1001"),
+        case("offset negative", "sessions?offset=-1", "offset", "-1"),
+    ]
+
+
 CASES = [
     *generic_cases(),
     *mapping_cases(),
     *pool_application_cases(),
     *import_cases(),
     *connector_cases(),
+    *pool_cases(),
+    *report_cases(),
     *enrol_cases(),
     *check_in_cases(),
     *event_cases(),

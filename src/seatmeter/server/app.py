@@ -21,6 +21,8 @@ from seatmeter.server.entitlements.api import router as entitlements_router
 from seatmeter.server.license_servers.api import router as license_servers_router
 from seatmeter.server.operations.metrics import Metrics
 from seatmeter.server.operations.metrics import router as metrics_router
+from seatmeter.server.reports.api import router as reports_router
+from seatmeter.server.reports.costs import router as pool_costs_router
 from seatmeter.server.secrets import load_box
 from seatmeter.server.sessions.api import router as sessions_router
 from seatmeter.server.sessions.importing import router as session_import_router
@@ -42,6 +44,8 @@ ROUTERS = (
     usage_router,
     autodesk_router,
     entitlements_router,
+    reports_router,
+    pool_costs_router,
 )
 
 

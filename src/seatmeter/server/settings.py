@@ -176,6 +176,14 @@ SETTINGS = (
         choices=("on", "off"),
     ),
     Setting(
+        "report_time_zone",
+        str,
+        "UTC",
+        "IANA time zone in which reports cut days, weeks and months, e.g. "
+        "Europe/Paris; a request may choose another with `tz`.",
+        check=lambda name: _time_zone_problem(name),
+    ),
+    Setting(
         "log_level",
         str,
         "info",
@@ -215,6 +223,7 @@ class Settings:
     autodesk_retries: int
     autodesk_timeout_s: int
     scheduler: str
+    report_time_zone: str
     log_level: str
     # Where each value came from: "flag", "environment", a file, "default".
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
@@ -328,6 +337,15 @@ def _email_domains_problem(domains: str) -> str | None:
                 f"has {name!r}, not an email domain; give domains such as "
                 "corp.com,corp.co.uk (no @), comma-separated"
             )
+
+
+def _time_zone_problem(name: str) -> str | None:
+    from zoneinfo import ZoneInfo
+
+    try:
+        ZoneInfo(name)
+    except (ValueError, KeyError):
+        return f"is {name!r}, not a known IANA time zone; give one such as Europe/Paris or UTC"
     return None
 
 

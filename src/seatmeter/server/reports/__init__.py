@@ -1,0 +1,1 @@
+"""Reports on usage: current usage, history, utilization, per user, seat efficiency."""

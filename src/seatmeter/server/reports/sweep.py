@@ -1,0 +1,135 @@
+"""The arithmetic of use, as vectorised passes over whole columns.
+
+Everything here is an event sweep: each interval becomes +1 at its start
+and -1 at its end, the events are sorted by group then time, and a
+cumulative sum gives, after each event, how many intervals cover it.
+Every group's events sum to zero, so one cumulative sum over all groups
+is right for each group without resetting. Intervals are half-open: one
+that ends when another starts does not overlap it.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Intervals:
+    group: np.ndarray
+    start: np.ndarray
+    end: np.ndarray
+
+
+@dataclass(frozen=True)
+class Levels:
+    """Stretches of constant concurrency: `level` intervals over [start,
+    start + seconds) in `group`, cut at the period edges given."""
+
+    group: np.ndarray
+    period: np.ndarray
+    start: np.ndarray
+    seconds: np.ndarray
+    level: np.ndarray
+
+
+def combine(*codes: np.ndarray) -> np.ndarray:
+    """One dense integer code per distinct tuple of codes (each 0 or more)."""
+    if len(codes[0]) == 0:
+        return np.zeros(0, dtype=np.int64)
+    combined = np.asarray(codes[0], dtype=np.int64)
+    for code in codes[1:]:
+        code = np.asarray(code, dtype=np.int64)
+        # Dense after each step, so the product stays far below 2**63.
+        wide = combined * (int(code.max()) + 1) + code
+        _, inverse = np.unique(wide, return_inverse=True)
+        combined = np.asarray(inverse, dtype=np.int64).reshape(-1)
+    if len(codes) == 1:
+        _, inverse = np.unique(combined, return_inverse=True)
+        combined = np.asarray(inverse, dtype=np.int64).reshape(-1)
+    return combined
+
+
+def union(group: np.ndarray, start: np.ndarray, end: np.ndarray) -> Intervals:
+    """Overlapping and touching intervals of each group merged into one."""
+    times = np.concatenate([start, end])
+    deltas = np.concatenate([np.ones(len(start), np.int64), -np.ones(len(end), np.int64)])
+    groups = np.concatenate([group, group])
+    # Starts before ends at the same moment, so that touching ones merge.
+    order = np.lexsort((-deltas, times, groups))
+    times, deltas, groups = times[order], deltas[order], groups[order]
+    level = np.cumsum(deltas)
+    opens = (deltas == 1) & (level == 1)
+    closes = level == 0
+    return Intervals(groups[opens], times[opens], times[closes])
+
+
+def levels(intervals: Intervals, edges: np.ndarray, groups: int) -> Levels:
+    """Concurrency in each group, cut at `edges` (which bound everything)."""
+    count = len(intervals.start)
+    edge_groups = np.repeat(np.arange(groups, dtype=np.int64), len(edges))
+    times = np.concatenate([intervals.start, intervals.end, np.tile(edges, groups)])
+    deltas = np.concatenate(
+        [np.ones(count, np.int64), -np.ones(count, np.int64), np.zeros(len(edge_groups), np.int64)]
+    )
+    group = np.concatenate([intervals.group, intervals.group, edge_groups])
+    # Ends before starts at the same moment: touching is not overlapping.
+    order = np.lexsort((deltas, times, group))
+    times, deltas, group = times[order], deltas[order], group[order]
+    level = np.cumsum(deltas)
+    following = np.append(times[1:], times[-1:] if len(times) else times)
+    same_group = np.append(group[1:] == group[:-1], False) if len(group) else group
+    seconds = np.where(same_group, following - times, 0.0)
+    kept = seconds > 0
+    period = np.searchsorted(edges, times[kept], side="right") - 1
+    return Levels(group[kept], period, times[kept], seconds[kept], level[kept])
+
+
+@dataclass(frozen=True)
+class Pieces:
+    """Intervals cut at period edges: `index` says which interval each
+    piece came from."""
+
+    index: np.ndarray
+    period: np.ndarray
+    start: np.ndarray
+    end: np.ndarray
+
+
+def split(start: np.ndarray, end: np.ndarray, edges: np.ndarray) -> Pieces:
+    """Each interval cut into one piece per period it touches."""
+    first = np.searchsorted(edges, start, side="right") - 1
+    last = np.searchsorted(edges, end, side="left") - 1
+    counts = np.maximum(last - first + 1, 0)
+    index = np.repeat(np.arange(len(start)), counts)
+    # The position of each piece within its interval: 0, 1, 2, ...
+    offsets = np.arange(len(index)) - np.repeat(np.cumsum(counts) - counts, counts)
+    period = first[index] + offsets
+    piece_start = np.maximum(start[index], edges[period])
+    piece_end = np.minimum(end[index], edges[period + 1])
+    return Pieces(index, period, piece_start, piece_end)
+
+
+def per_cell(cell: np.ndarray, cells: int, weights: np.ndarray | None = None) -> np.ndarray:
+    """A sum (or a count, without weights) for each of `cells` cells."""
+    return np.bincount(cell, weights=weights, minlength=cells)[:cells]
+
+
+def distinct_per_cell(cell: np.ndarray, member: np.ndarray, cells: int) -> np.ndarray:
+    """How many distinct members each cell has."""
+    if len(cell) == 0:
+        return np.zeros(cells, dtype=np.int64)
+    width = int(member.max()) + 1
+    pairs = np.unique(np.asarray(cell, dtype=np.int64) * width + member)
+    return np.bincount(pairs // width, minlength=cells)[:cells]
+
+
+def max_per_cell(cell: np.ndarray, values: np.ndarray, cells: int, empty: float) -> np.ndarray:
+    result = np.full(cells, empty, dtype=np.float64)
+    np.maximum.at(result, cell, values)
+    return result
+
+
+def min_per_cell(cell: np.ndarray, values: np.ndarray, cells: int, empty: float) -> np.ndarray:
+    result = np.full(cells, empty, dtype=np.float64)
+    np.minimum.at(result, cell, values)
+    return result
