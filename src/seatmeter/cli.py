@@ -44,6 +44,8 @@ def settings_from(options: dict[str, Any]) -> Settings:
     if settings.log_level != "debug":
         # Alembic narrates every start at INFO; a healthy start says nothing.
         logging.getLogger("alembic").setLevel(logging.WARNING)
+        # The connector logs each Autodesk call itself, with its request id.
+        logging.getLogger("httpx").setLevel(logging.WARNING)
     return settings
 
 
@@ -178,12 +180,14 @@ def import_autodesk_csv(files: tuple[Path, ...], server_id: int, **options: Any)
 
 
 @main.command()
+@click.option("--days", type=click.IntRange(1, 366), default=90, help="Days of history.")
 @setting_options
-def demo(**options: Any) -> None:
-    """Start the server on the embedded database, ready to look at."""
+def demo(days: int, **options: Any) -> None:
+    """The whole system on loopback: server, emulated Autodesk team and
+    simulated agents with months of usage, ready to look at."""
     from seatmeter.demo import run
 
-    run(settings_from(options))
+    run(settings_from(options), days=days)
 
 
 class _api_errors:

@@ -337,6 +337,7 @@ def _email_domains_problem(domains: str) -> str | None:
                 f"has {name!r}, not an email domain; give domains such as "
                 "corp.com,corp.co.uk (no @), comma-separated"
             )
+    return None
 
 
 def _time_zone_problem(name: str) -> str | None:
