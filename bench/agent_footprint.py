@@ -32,6 +32,7 @@ from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
 
+import common
 import psutil
 from common import clean_environment, describe_machine, spawn, stop
 
@@ -328,8 +329,4 @@ def _parser() -> argparse.ArgumentParser:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except KeyboardInterrupt:
-        # Everything was stopped on the way out; no traceback for Ctrl-C.
-        sys.exit(130)
+    common.run(main)

@@ -16,7 +16,6 @@ check-in rate at least half the bare endpoint's.
 import argparse
 import os
 import sys
-import tempfile
 import uuid
 from contextlib import ExitStack
 from pathlib import Path
@@ -24,13 +23,14 @@ from pathlib import Path
 from common import (
     Children,
     clean_environment,
+    database_options,
     describe_machine,
     free_port,
-    postgres,
+    run,
     serve,
     spawn,
-    stop,
     wait_ready,
+    workspace,
     wrk,
 )
 
@@ -46,12 +46,8 @@ def main() -> None:
     arguments = _parser().parse_args()
     counts = sorted(int(n) for n in arguments.agents.split(","))
     with ExitStack() as stack:
-        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="seatmeter-bench-")))
-        children: Children = []
-        stack.callback(stop, children)
-        url = arguments.database_url or f"sqlite:///{tmp / 'seatmeter.db'}"
-        if arguments.postgres:
-            url = stack.enter_context(postgres())
+        space = workspace(stack, arguments)
+        tmp, children, url = space.tmp, space.children, space.database_url
         print("\n".join(describe_machine()))
         print(f"database: {url.split('://')[0]}; wrk -t1 -c{arguments.connections}")
         print(f"          -d{arguments.seconds}s per round\n")
@@ -129,16 +125,11 @@ def _figures(figures: dict[str, float]) -> str:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--agents", default="1000,10000,50000", help="estate sizes, ascending")
-    where = parser.add_mutually_exclusive_group()
-    where.add_argument("--postgres", action="store_true", help="a throwaway PostgreSQL cluster")
-    where.add_argument("--database-url", help="an empty database it may fill")
+    database_options(parser)
     parser.add_argument("--seconds", type=int, default=10, help="length of each wrk run")
     parser.add_argument("--connections", type=int, default=32, help="wrk connections")
     return parser
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except KeyboardInterrupt:
-        sys.exit(130)
+    run(main)

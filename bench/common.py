@@ -6,6 +6,7 @@ Benchmarks print their figures beside a baseline measured in the same
 run; nothing here asserts anything about speed.
 """
 
+import argparse
 import contextlib
 import ctypes
 import os
@@ -16,8 +17,10 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
@@ -27,6 +30,13 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 READY_TIMEOUT_S = 30.0
 Children = list[subprocess.Popen[bytes]]
+
+
+@dataclass
+class Workspace:
+    tmp: Path
+    children: Children
+    database_url: str
 
 
 def describe_machine() -> list[str]:
@@ -159,3 +169,29 @@ def _wrk_figures(output: str) -> dict[str, float]:
     errors = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
     figures["errors"] = float(errors[1]) if errors else 0.0
     return figures
+
+
+def database_options(parser: argparse.ArgumentParser) -> None:
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--postgres", action="store_true", help="a throwaway PostgreSQL cluster")
+    where.add_argument("--database-url", help="an empty database it may fill")
+
+
+def workspace(stack: contextlib.ExitStack, arguments: argparse.Namespace) -> Workspace:
+    """A temporary folder, children stopped at exit, and the database URL
+    the arguments chose (SQLite in the folder unless told otherwise)."""
+    tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="seatmeter-bench-")))
+    children: Children = []
+    stack.callback(stop, children)
+    url = arguments.database_url or f"sqlite:///{tmp / 'seatmeter.db'}"
+    if arguments.postgres:
+        url = stack.enter_context(postgres())
+    return Workspace(tmp, children, url)
+
+
+def run(main: Callable[[], None]) -> None:
+    try:
+        main()
+    except KeyboardInterrupt:
+        # Everything was stopped on the way out; no traceback for Ctrl-C.
+        sys.exit(130)

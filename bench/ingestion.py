@@ -13,20 +13,17 @@ as history grows. The goal is at least half the raw insert rate.
 """
 
 import argparse
-import sys
-import tempfile
 import threading
 import time
 import uuid
 from collections.abc import Callable
 from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
 from checkins import enrol
-from common import Children, describe_machine, postgres, serve, stop
+from common import database_options, describe_machine, run, serve, workspace
 from sqlalchemy import func, insert, select, text
 
 from seatmeter.server.db import Database
@@ -41,12 +38,8 @@ def main() -> None:
     arguments = _parser().parse_args()
     sizes = sorted(int(n) for n in arguments.sizes.split(","))
     with ExitStack() as stack:
-        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="seatmeter-bench-")))
-        children: Children = []
-        stack.callback(stop, children)
-        url = arguments.database_url or f"sqlite:///{tmp / 'seatmeter.db'}"
-        if arguments.postgres:
-            url = stack.enter_context(postgres())
+        space = workspace(stack, arguments)
+        tmp, children, url = space.tmp, space.children, space.database_url
         print("\n".join(describe_machine()))
         print(f"database: {url.split('://')[0]}; batches of {arguments.batch} events,")
         print(f"          {arguments.senders} senders, {arguments.seconds} s per round\n")
@@ -238,9 +231,7 @@ def row(size: int, sent: dict, raw: dict) -> str:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="0,100000,1000000", help="sessions stored, ascending")
-    where = parser.add_mutually_exclusive_group()
-    where.add_argument("--postgres", action="store_true", help="a throwaway PostgreSQL cluster")
-    where.add_argument("--database-url", help="an empty database it may fill")
+    database_options(parser)
     parser.add_argument("--seconds", type=int, default=10, help="length of each round")
     parser.add_argument("--senders", type=int, default=4, help="agents sending at once")
     parser.add_argument("--batch", type=int, default=100, help="events per batch")
@@ -248,7 +239,4 @@ def _parser() -> argparse.ArgumentParser:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except KeyboardInterrupt:
-        sys.exit(130)
+    run(main)
