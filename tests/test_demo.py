@@ -1,5 +1,7 @@
 """`seatmeter demo` as a newcomer runs it: a real process tree on
-loopback that must come up populated and stop cleanly on Ctrl-C."""
+loopback that must come up populated, show live and historical data on
+the dashboard in a real browser (its screenshot is saved for the README),
+and stop cleanly on Ctrl-C."""
 
 import re
 import signal
@@ -11,7 +13,9 @@ from pathlib import Path
 import httpx
 import psutil
 import pytest
+from chromium import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS
 from conftest import bearer
+from playwright.sync_api import expect, sync_playwright
 from serverproc import clean_environment, free_port
 
 READY_TIMEOUT_S = 240.0
@@ -44,12 +48,36 @@ def test_the_demo_comes_up_populated_and_stops_on_ctrl_c(tmp_path: Path) -> None
         assert len(agents) > 50 and all(agent["status"] == "online" for agent in agents)
         children = psutil.Process(demo.pid).children(recursive=True)
         assert children, "the emulator runs as a child of the demo"
+        password = re.search(r"sign in as admin, password (\S+)", text)[1]  # type: ignore[index]
+        look_at_the_dashboard(f"http://127.0.0.1:{port}", password)
     finally:
         demo.send_signal(signal.SIGINT)
         code = demo.wait(STOP_TIMEOUT_S)
     assert code == 0, log.read_text()
     assert not [child for child in children if child.is_running()], "a child outlived Ctrl-C"
     assert "Seatmeter demo stopped." in log.read_text()
+
+
+def look_at_the_dashboard(url: str, password: str) -> None:
+    """Sign in as the demo says, and see today's and past usage."""
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 900})
+            page.goto(url + "/")
+            page.fill("input[name=name]", "admin")
+            page.fill("input[name=password]", password)
+            page.click("button[type=submit]")
+            expect(page.locator("h1")).to_have_text("Dashboard")
+            live = page.get_by_text("active session(s)").locator("xpath=..")
+            expect(live).not_to_contain_text(re.compile(r"^\s*0\s"))
+            expect(page.locator("canvas").first).to_be_visible()
+            SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(SCREENSHOTS / "demo-dashboard.png"), full_page=True)
+            page.goto(url + "/sessions/history")
+            expect(page.locator("table tbody tr").first).to_be_visible()
+        finally:
+            browser.close()
 
 
 def wait_for_line(log: Path, process: subprocess.Popen[bytes], words: str) -> str:
