@@ -130,7 +130,8 @@ def test_a_bad_setting_is_named_with_its_source_and_value(
     # Should a bad setting pass, serve listens on a free port until killed.
     environment = {"SEATMETER_PORT": str(free_port()), **environment}
     command = ("serve", "--data-dir", str(tmp_path), *args)
-    done = run_seatmeter(*command, env=environment, timeout=10)
+    # A guard against a hang, not a measure: a loaded machine starts slowly.
+    done = run_seatmeter(*command, env=environment, timeout=90)
 
     assert done.returncode == 2, done.stderr
     for fragment in expected:

@@ -199,6 +199,8 @@ def test_refresh_tokens_rotate_and_a_revoked_chain_is_unauthorized(
     ):
         [consented] = [t["token"] for t in autodesk.tokens() if t["kind"] == "refresh"]
 
+        # Past the consent's access token's life, so each sync refreshes.
+        time.sleep(1.1)
         assert seatmeter.sync()["status"] == "ok"
         time.sleep(1.1)
         assert seatmeter.sync()["status"] == "ok"

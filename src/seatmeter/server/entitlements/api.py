@@ -90,7 +90,7 @@ class SeatCountOut(BaseModel):
 
 
 POOL_FIELDS = tuple(ProductPoolOut.model_fields)
-USER_FIELDS = tuple(CloudUserOut.model_fields)
+USER_FIELDS = tuple(name for name in CloudUserOut.model_fields if name != "host_users")
 COUNT_FIELDS = tuple(SeatCountOut.model_fields)
 
 
