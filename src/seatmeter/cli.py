@@ -105,6 +105,21 @@ def db_upgrade(**options: Any) -> None:
     click.echo(f"database at revision {current_revision(database)}")
 
 
+@db.command("backup")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@setting_options
+def db_backup(file: Path, **options: Any) -> None:
+    """Copy the SQLite database to FILE while the server runs (PostgreSQL: pg_dump)."""
+    from seatmeter.server.db.backup import BackupError, backup
+
+    settings = settings_from(options)
+    try:
+        made = backup(settings.effective_database_url, file)
+    except BackupError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"backed up to {made.path}: {made.size_bytes} bytes, {made.sessions} sessions")
+
+
 @main.group()
 def admin() -> None:
     """Accounts of people who sign in."""
