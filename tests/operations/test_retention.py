@@ -1,12 +1,16 @@
 """Session retention on both databases: what goes, what stays, once a day."""
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from threading import Barrier, Thread
 
+from conftest import TEST_SECRET_KEY, make_settings
 from sqlalchemy import func, select
 
 from seatmeter.server.agents.models import Agent
-from seatmeter.server.db import Database
+from seatmeter.server.autodesk.scheduler import Scheduler
+from seatmeter.server.db import Database, utcnow
+from seatmeter.server.secrets import SecretBox
 from seatmeter.server.sessions import retention
 from seatmeter.server.sessions.models import SessionEvent, UsageSession
 
@@ -102,3 +106,20 @@ def test_one_process_wins_the_day(database: Database) -> None:
     for thread in threads:
         thread.join()
     assert sorted(won) == [False, False, False, True]
+
+
+def test_the_scheduler_runs_it_when_the_setting_asks(
+    database: Database, database_url: str, tmp_path: Path
+) -> None:
+    now = utcnow()
+    add_session(database, 1, now - timedelta(days=31))
+    add_session(database, 2, now - timedelta(days=1))
+    off = Scheduler(
+        database, SecretBox(TEST_SECRET_KEY.encode()), make_settings(database_url, tmp_path)
+    )
+    off.tick()
+    assert left(database)[0] == ["s1", "s2"]
+
+    settings = make_settings(database_url, tmp_path, session_retention_days="30")
+    Scheduler(database, SecretBox(TEST_SECRET_KEY.encode()), settings).tick()
+    assert left(database)[0] == ["s2"]
