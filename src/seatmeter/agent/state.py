@@ -273,7 +273,8 @@ class AgentState:
                 for statement in MIGRATIONS[number]:
                     db.execute(statement)
                 db.execute(f"PRAGMA user_version = {number + 1}")
-        log.info("agent state file %s: schema %d", self.path, len(MIGRATIONS))
+        if str(self.path) != MEMORY:
+            log.info("agent state file %s: schema %d", self.path, len(MIGRATIONS))
 
     def _store(
         self,
