@@ -13,6 +13,7 @@ from typing import Any
 
 import click
 
+from seatmeter import logs
 from seatmeter.emulator.cli import emulator
 from seatmeter.server.settings import SETTINGS, Settings, SettingsError, load
 
@@ -37,10 +38,7 @@ def settings_from(options: dict[str, Any]) -> Settings:
         settings = load(flags=options, config_file=config)
     except SettingsError as error:
         raise click.UsageError(str(error)) from None
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    logs.configure(settings.log_level, settings.log_format)
     if settings.log_level != "debug":
         # Alembic narrates every start at INFO; a healthy start says nothing.
         logging.getLogger("alembic").setLevel(logging.WARNING)
@@ -84,6 +82,8 @@ def serve(**options: Any) -> None:
         log_level=settings.log_level,
         access_log=settings.log_level == "debug",
         server_header=False,
+        # None: uvicorn's lines go through our handler, as JSON too.
+        log_config=None if settings.log_format == "json" else uvicorn.config.LOGGING_CONFIG,
     )
 
 
@@ -103,6 +103,21 @@ def db_upgrade(**options: Any) -> None:
 
     database = open_database(settings_from(options))
     click.echo(f"database at revision {current_revision(database)}")
+
+
+@db.command("backup")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@setting_options
+def db_backup(file: Path, **options: Any) -> None:
+    """Copy the SQLite database to FILE while the server runs (PostgreSQL: pg_dump)."""
+    from seatmeter.server.db.backup import BackupError, backup
+
+    settings = settings_from(options)
+    try:
+        made = backup(settings.effective_database_url, file)
+    except BackupError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"backed up to {made.path}: {made.size_bytes} bytes, {made.sessions} sessions")
 
 
 @main.group()

@@ -521,6 +521,8 @@ class AgentProcess:
             *("--scan-interval", str(SCAN_S), "--checkin-interval", str(CHECKIN_S)),
         ]
         self._process: subprocess.Popen[bytes] | None = None
+        # Added to the agent's environment, for settings without a flag.
+        self.environment: dict[str, str] = {}
 
     def start(self) -> None:
         assert self._process is None, "the agent is running already"
@@ -531,9 +533,13 @@ class AgentProcess:
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                env=clean_environment(),
+                env={**clean_environment(), **self.environment},
             )
         self._wait_for_state()
+
+    @property
+    def alive(self) -> bool:
+        return self._process is not None and self._process.poll() is None
 
     def kill(self) -> float:
         """SIGKILL: no chance to close anything; returns when it was dead."""

@@ -15,6 +15,7 @@ from typing import Any
 
 from seatmeter.agent import config as agent_config
 from seatmeter.agent.config import AgentConfig, ConfigError
+from seatmeter.agent.guarded_state import GuardedState
 from seatmeter.agent.state import AgentState, StateError
 
 STATE_FILE = "agent-state.db"
@@ -45,7 +46,10 @@ def run(config: AgentConfig) -> None:
 
     if not config.server:
         sys.exit("seatmeter-agent: no server given; use --server URL or SEATMETER_AGENT_SERVER")
-    state = AgentState(config.state_dir / STATE_FILE, config.max_outbox_events)
+    # Never exits on an unusable state folder: it reports it and waits.
+    state = GuardedState(
+        config.state_dir / STATE_FILE, config.max_outbox_events, config.state_retry_s
+    )
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
@@ -62,9 +66,18 @@ def status(config: AgentConfig) -> None:
     if not path.exists():
         sys.exit(f"seatmeter-agent: no agent state in {config.state_dir}; is the agent running?")
     state = AgentState(path, config.max_outbox_events)
-    for line in describe(state):
+    for line in [*describe(state), writable(state)]:
         print(line)
     state.close()
+
+
+def writable(state: AgentState) -> str:
+    """Whether the agent can write its state, found by writing to it."""
+    try:
+        state.put("status_checked_at", time.time())
+    except StateError as error:
+        return f"state:         UNWRITABLE: {error}; the agent keeps events in memory"
+    return "state:         writable"
 
 
 def describe(state: AgentState) -> list[str]:

@@ -34,6 +34,8 @@ class AgentConfig:
     checkin_interval_override_s: float | None = None
     max_outbox_events: int = 100_000
     batch_size: int = 500
+    # First wait before trying an unusable state file again; it doubles.
+    state_retry_s: float = 60.0
     log_level: str = "info"
 
     @property
@@ -45,7 +47,8 @@ class AgentConfig:
 
 
 NUMBERS = {"scan_interval_override_s": float, "checkin_interval_override_s": float,
-           "max_outbox_events": int, "batch_size": int}  # fmt: skip
+           "max_outbox_events": int, "batch_size": int,
+           "state_retry_s": float}  # fmt: skip
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
 

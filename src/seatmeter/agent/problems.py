@@ -44,8 +44,12 @@ class Problems:
             )
         self._scan = problems
 
-    def from_state(self, dropped: int, limit: int) -> None:
+    def from_state(
+        self, dropped: int, limit: int, unwritable: str = "", os_error: str = ""
+    ) -> None:
         self._state = []
+        if unwritable:
+            self._state.append(self._unwritable(unwritable, os_error, limit))
         if dropped:
             self._state.append(
                 {
@@ -76,6 +80,16 @@ class Problems:
                 f"({reason}); they are kept in the agent's state folder",
             }
         ]
+
+    def _unwritable(self, error: str, os_error: str, limit: int) -> dict[str, Any]:
+        system = f" (the system says: {os_error})" if os_error else ""
+        return {
+            "code": "state_unwritable",
+            "message": f"on {self.hostname}, {error}{system}. Until then the agent "
+            f"keeps up to {limit} session event(s) in memory and sends them; they "
+            "are lost if the agent stops before the state folder works again",
+            "detail": {"hostname": self.hostname, "error": error, "os_error": os_error},
+        }
 
     def _consent(self, process: Seen, idle_window_s: float) -> dict[str, Any]:
         minutes = round(idle_window_s / 60)

@@ -21,6 +21,7 @@ from seatmeter import __version__
 from seatmeter.agent import processes, tracker
 from seatmeter.agent.catalog import Catalog, CatalogError, load_packaged, parse
 from seatmeter.agent.config import AgentConfig
+from seatmeter.agent.guarded_state import GuardedState
 from seatmeter.agent.problems import Problems
 from seatmeter.agent.state import AgentState
 from seatmeter.agent.tracker import Tracker
@@ -48,7 +49,7 @@ class Agent:
     def __init__(
         self,
         config: AgentConfig,
-        state: AgentState,
+        state: AgentState | GuardedState,
         uplink: Uplink,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -200,7 +201,12 @@ class Agent:
         log.info("product catalog revision %d in use", self.catalog.revision)
 
     def _report(self, now: float) -> dict[str, Any]:
-        self.problems.from_state(self.state.dropped(), self.config.max_outbox_events)
+        self.problems.from_state(
+            self.state.dropped(),
+            self.config.max_outbox_events,
+            getattr(self.state, "problem", ""),
+            getattr(self.state, "os_error", ""),
+        )
         self.problems.unrecognised(processes.unrecognised(self.catalog))
         return {
             "clock": tracker.iso(now),

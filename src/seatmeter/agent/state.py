@@ -69,6 +69,10 @@ MIGRATIONS: list[tuple[str, ...]] = [
 ]
 
 
+# The path of a state kept in memory only: the same tables, no file.
+MEMORY = ":memory:"
+
+
 class StateError(RuntimeError):
     """The state file or its folder cannot be used; the message says why."""
 
@@ -87,6 +91,14 @@ class OpenSession:
     last_action: float  # legacy: last trackable action; else started_at
 
 
+@dataclass
+class Snapshot:
+    outbox: list[dict[str, Any]]
+    open_sessions: list[OpenSession]
+    values: dict[str, Any]
+    dropped: int
+
+
 SESSION_COLUMNS = ", ".join(field.name for field in fields(OpenSession))
 
 
@@ -99,9 +111,12 @@ class AgentState:
         # The uplink and the scanner may run in different threads.
         self._lock = threading.Lock()
 
-        _create_private_file(self.path)
-        with _translated(self.path):
-            self._db = _connect(self.path)
+        if str(self.path) == MEMORY:
+            self._db = _connect_memory()
+        else:
+            _create_private_file(self.path)
+            with _translated(self.path):
+                self._db = _connect(self.path)
         try:
             self._configure()
             self._migrate()
@@ -122,30 +137,7 @@ class AgentState:
         stored = [(key, json.dumps(value)) for key, value in (values or {}).items()]
 
         with self._transaction() as db:
-            # A repeated event id is a resend of the same event: keep one.
-            db.executemany(
-                "INSERT INTO outbox (event_id, event) VALUES (?, ?) "
-                "ON CONFLICT (event_id) DO NOTHING",
-                rows,
-            )
-            if rows:
-                self._enforce_bound(db)
-
-            # Checked inside the transaction, so a bad session undoes the
-            # events above too. A session both opened and closed in one
-            # call (a short run between two scans) ends up closed.
-            db.executemany(
-                f"INSERT OR REPLACE INTO open_sessions ({SESSION_COLUMNS}) "
-                f"VALUES ({', '.join('?' * len(fields(OpenSession)))})",
-                [_session_row(session) for session in opened],
-            )
-            db.executemany(
-                "DELETE FROM open_sessions WHERE session_id = ?",
-                [(session_id,) for session_id in closed],
-            )
-            db.executemany(
-                "INSERT OR REPLACE INTO stored_values (key, value) VALUES (?, ?)", stored
-            )
+            self._store(db, rows, opened, closed, stored)
 
     def touch(
         self,
@@ -220,6 +212,38 @@ class AgentState:
                 (key, text),
             )
 
+    def snapshot(self) -> "Snapshot":
+        """Everything the agent keeps, to carry to another state."""
+        return Snapshot(
+            outbox=[
+                json.loads(event)
+                for (event,) in self._read("SELECT event FROM outbox ORDER BY position")
+            ],
+            open_sessions=self.open_sessions(),
+            values={
+                key: json.loads(value)
+                for key, value in self._read("SELECT key, value FROM stored_values")
+            },
+            dropped=self.dropped(),
+        )
+
+    def replace(self, snapshot: "Snapshot") -> None:
+        """Make this state hold exactly the snapshot: all or nothing."""
+        with self._transaction() as db:
+            for table in ("outbox", "open_sessions", "stored_values", "counters"):
+                db.execute(f"DELETE FROM {table}")
+            db.execute(
+                "INSERT INTO counters (name, value) VALUES ('dropped', ?)",
+                (snapshot.dropped,),
+            )
+            self._store(
+                db,
+                [(_event_id(event), json.dumps(event)) for event in snapshot.outbox],
+                snapshot.open_sessions,
+                (),
+                [(key, json.dumps(value)) for key, value in snapshot.values.items()],
+            )
+
     def close(self) -> None:
         with self._lock:
             self._db.close()
@@ -249,7 +273,38 @@ class AgentState:
                 for statement in MIGRATIONS[number]:
                     db.execute(statement)
                 db.execute(f"PRAGMA user_version = {number + 1}")
-        log.info("agent state file %s: schema %d", self.path, len(MIGRATIONS))
+        if str(self.path) != MEMORY:
+            log.info("agent state file %s: schema %d", self.path, len(MIGRATIONS))
+
+    def _store(
+        self,
+        db: sqlite3.Connection,
+        rows: list[tuple[str, str]],
+        opened: Sequence[OpenSession],
+        closed: Sequence[str],
+        stored: list[tuple[str, str]],
+    ) -> None:
+        # A repeated event id is a resend of the same event: keep one.
+        db.executemany(
+            "INSERT INTO outbox (event_id, event) VALUES (?, ?) ON CONFLICT (event_id) DO NOTHING",
+            rows,
+        )
+        if rows:
+            self._enforce_bound(db)
+
+        # Checked inside the transaction, so a bad session undoes the
+        # events above too. A session both opened and closed in one
+        # call (a short run between two scans) ends up closed.
+        db.executemany(
+            f"INSERT OR REPLACE INTO open_sessions ({SESSION_COLUMNS}) "
+            f"VALUES ({', '.join('?' * len(fields(OpenSession)))})",
+            [_session_row(session) for session in opened],
+        )
+        db.executemany(
+            "DELETE FROM open_sessions WHERE session_id = ?",
+            [(session_id,) for session_id in closed],
+        )
+        db.executemany("INSERT OR REPLACE INTO stored_values (key, value) VALUES (?, ?)", stored)
 
     def _enforce_bound(self, db: sqlite3.Connection) -> None:
         # The oldest events go first: the newest say most about the present.
@@ -303,6 +358,10 @@ def _connect(path: Path) -> sqlite3.Connection:
         isolation_level=None,
         check_same_thread=False,
     )
+
+
+def _connect_memory() -> sqlite3.Connection:
+    return sqlite3.connect(MEMORY, isolation_level=None, check_same_thread=False)
 
 
 def _create_private_file(path: Path) -> None:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from seatmeter.agent.guarded_state import GuardedState
 from seatmeter.agent.state import AgentState, OpenSession
 
 log = logging.getLogger(__name__)
@@ -50,7 +51,7 @@ ActionFinder = Callable[[Seen, float], float | None]
 class Tracker:
     def __init__(
         self,
-        state: AgentState,
+        state: AgentState | GuardedState,
         hostname: str,
         idle_window_s: float,
         latest_action: ActionFinder,
@@ -210,7 +211,9 @@ class Tracker:
         return event
 
 
-def recover(state: AgentState, running: set[str], now: float, idle_window_s: float) -> int:
+def recover(
+    state: AgentState | GuardedState, running: set[str], now: float, idle_window_s: float
+) -> int:
     """After a restart or crash: close the sessions whose process is gone,
     at the last time they were seen alive; the others simply continue."""
     gone = [s for s in state.open_sessions() if _run_of(s) not in running]

@@ -184,11 +184,28 @@ SETTINGS = (
         check=lambda name: _time_zone_problem(name),
     ),
     Setting(
+        "session_retention_days",
+        int,
+        0,
+        "Days a session is kept after it ended; older ones and their events "
+        "are deleted once a day by the scheduler. 0 keeps them for ever.",
+        minimum=0,
+        maximum=36500,
+    ),
+    Setting(
         "log_level",
         str,
         "info",
         "How much the server logs.",
         choices=("debug", "info", "warning", "error"),
+    ),
+    Setting(
+        "log_format",
+        str,
+        "text",
+        "How log lines look: text for people, json for one JSON object per "
+        "line (time, level, logger, message and any ids) for a log collector.",
+        choices=("text", "json"),
     ),
 )
 
@@ -224,7 +241,9 @@ class Settings:
     autodesk_timeout_s: int
     scheduler: str
     report_time_zone: str
+    session_retention_days: int
     log_level: str
+    log_format: str
     # Where each value came from: "flag", "environment", a file, "default".
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
 

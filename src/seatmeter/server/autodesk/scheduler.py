@@ -1,4 +1,5 @@
-"""Background work of `seatmeter serve`: due syncs and the daily refresh.
+"""Background work of `seatmeter serve`: due syncs, the daily refresh and
+the daily session retention (sessions/retention.py).
 
 One thread per server process. Every tick it starts the syncs that are
 due (a poll interval since the last attempt) and refreshes the tokens of
@@ -10,6 +11,7 @@ Servers are synced one after another; a slow team delays the next one.
 
 import logging
 import threading
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -25,6 +27,7 @@ from seatmeter.server.db import Database, utcnow
 from seatmeter.server.errors import ApiError
 from seatmeter.server.license_servers.models import LicenseServer
 from seatmeter.server.secrets import SecretBox
+from seatmeter.server.sessions import retention
 from seatmeter.server.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -32,6 +35,8 @@ log = logging.getLogger(__name__)
 TICK_S = 5.0
 REFRESH_EVERY = timedelta(days=1)
 STOP_TIMEOUT_S = 10.0
+# How often this process asks whether today's retention run is still to do.
+RETENTION_CHECK_S = 3600.0
 
 
 class Scheduler:
@@ -43,6 +48,7 @@ class Scheduler:
         self.settings = settings
         self.transport = transport
         self._stop = threading.Event()
+        self._retention_due = 0.0
         self._thread = threading.Thread(target=self._loop, name="scheduler", daemon=True)
 
     def start(self) -> None:
@@ -59,6 +65,13 @@ class Scheduler:
             self._sync(server_id)
         for server_id in due_refreshes(self.database):
             self._refresh(server_id)
+        self._retention()
+
+    def _retention(self) -> None:
+        if self.settings.session_retention_days <= 0 or time.monotonic() < self._retention_due:
+            return
+        self._retention_due = time.monotonic() + RETENTION_CHECK_S
+        retention.run_if_due(self.database, self.settings.session_retention_days)
 
     def _loop(self) -> None:
         # The first tick at once: a fresh start syncs without delay.

@@ -13,7 +13,7 @@ from seatmeter.server.entitlements.models import (
     ProductPool,
 )
 from seatmeter.server.license_servers.models import LicenseServer
-from seatmeter.server.sessions.models import SessionEvent, UsageSession
+from seatmeter.server.sessions.models import MaintenanceRun, SessionEvent, UsageSession
 from seatmeter.server.usage.models import PoolApplications, UserMapping
 from seatmeter.web.models import WebSession
 
@@ -28,6 +28,7 @@ __all__ = [
     "AutoAssignRule",
     "CloudUser",
     "LicenseServer",
+    "MaintenanceRun",
     "OAuthState",
     "PoolApplications",
     "PoolSeatCount",
