@@ -5,6 +5,7 @@ The fixtures run each test on SQLite and on PostgreSQL.
 
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 from scenario import SPAN_S, march, reader, report, world
 from sqlalchemy import insert, update
@@ -12,6 +13,7 @@ from sqlalchemy import insert, update
 from seatmeter.server.agent_groups.models import AgentGroup, agent_group_members
 from seatmeter.server.agents.models import Agent
 from seatmeter.server.db import Database
+from seatmeter.server.reports import sessions_grid
 from seatmeter.server.sessions.models import UsageSession
 
 __all__ = ["reader", "world"]
@@ -241,6 +243,20 @@ def test_sessions_grid_sorts_filters_and_pages(reader: TestClient, world: dict[s
     assert users == ["CORP\\alice"] * 4 + ["CORP\\bob"] * 2
     assert {i["ended_at"] for i in running["items"]} == {None}
     assert {i["hours"] for i in running["items"]} == {2.0, 10 * 24 + 12.0}
+    assert first["total_exact"] is True
+
+
+def test_sessions_grid_counts_only_so_far_past_the_page(
+    reader: TestClient, world: dict[str, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sessions_grid, "COUNT_AHEAD", 2)
+    stopped = report(reader, "sessions", sort="username", limit=3)
+    last = report(reader, "sessions", sort="username", limit=3, offset=6)
+
+    # Nine overlap: the first page counts to 3 + 2, the last reaches all.
+    assert (stopped["total"], stopped["total_exact"]) == (5, False)
+    assert (last["total"], last["total_exact"]) == (9, True)
+    assert len(stopped["items"]) == 3
 
 
 def test_cost_per_seat_prices_idle_seats(

@@ -21,7 +21,10 @@ def heatmap(session: Session, report: ReportQuery) -> Table:
     group_by = choose("group_by", report.group_by, ("user", "host"), "user")
     cut = periods(report.since, report.until, report.tz, granularity)
     cells = per_key(keyed(session, report, group_by), cut, report, times=False)
-    items = [{name: cell[name] for name in COLUMNS} for cell in cells]
+    items = [
+        {"key": cell["key"], "period": cell["period"], "hours": cell["hours"]} for cell in cells
+    ]
     keys = sorted({item["key"] for item in items})
     about = {"granularity": granularity, "group_by": group_by, "keys": keys, **bounds(report)}
-    return Table(items, COLUMNS, [list(item.values()) for item in items], about)
+    rows = [[item["key"], item["period"], item["hours"]] for item in items]
+    return Table(items, COLUMNS, rows, about)

@@ -1,7 +1,10 @@
 """`sessions`: the history grid, sorted, filtered and paged by the database.
 
 Paging is by offset with a total, as a grid shows page numbers; the
-sort always ends on the session id so that pages never overlap.
+sort always ends on the session id so that pages never overlap. The
+total is counted only so far past the page (COUNT_AHEAD rows): a grid
+needs the next pages, not an exact count of a million sessions, and
+`total_exact` says whether the count stopped there.
 """
 
 from typing import Any
@@ -40,6 +43,8 @@ COLUMNS = [
     "cloud_user",
 ]
 MAX_LIMIT = 1000
+# How many sessions past the page's end the total counts at most.
+COUNT_AHEAD = 10_000
 
 
 def sessions_grid(
@@ -49,10 +54,18 @@ def sessions_grid(
     # Counted without the joins, which only add names to the page.
     dialect = session.get_bind().dialect.name
     counted = overlapping(filtered(select(UsageSession.id), report.filters), report, dialect)
-    total = session.scalar(select(func.count()).select_from(counted.subquery()))
+    cap = offset + limit + COUNT_AHEAD
+    total = session.scalar(select(func.count()).select_from(counted.limit(cap + 1).subquery()))
     query = base.order_by(*_order(sort), UsageSession.id).limit(limit).offset(offset)
     items = [_item(row, report) for row in session.execute(query).mappings()]
-    about = {"total": total, "limit": limit, "offset": offset, "sort": sort, **bounds(report)}
+    about = {
+        "total": min(total or 0, cap),
+        "total_exact": (total or 0) <= cap,
+        "limit": limit,
+        "offset": offset,
+        "sort": sort,
+        **bounds(report),
+    }
     return Table(items, COLUMNS, [list(item.values()) for item in items], about)
 
 

@@ -98,32 +98,42 @@ def per_key(
     sessions = split(rows.start, rows.end, cut.edges)
     session_cell = found.key[sessions.index] * count + sessions.period
     counted = per_cell(session_cell, cells)
-    # One item per key and period with use: aggregates, not session rows.
+    # One item per key and period with use: aggregates, not session rows,
+    # in the order of key name then period (period labels grow with
+    # their index), sorted by numpy rather than by Python's tuples.
     used = np.flatnonzero(seconds > 0)
     key_of, period_of = np.divmod(used, count)
+    _, name_rank = np.unique(np.array(found.names, dtype=str), return_inverse=True)
+    order = np.lexsort((period_of, np.asarray(name_rank).reshape(-1)[key_of]))
+    used, key_of, period_of = used[order], key_of[order], period_of[order]
+    labels = [cut.label(index) for index in range(count)]
+    firsts: list[Any] = [None] * len(used)
+    lasts: list[Any] = [None] * len(used)
+    if times:
+        firsts = [datetime.fromtimestamp(at, report.tz) for at in np.round(first[used], 6).tolist()]
+        lasts = [datetime.fromtimestamp(at, report.tz) for at in np.round(last[used], 6).tolist()]
     columns = zip(
         key_of.tolist(),
         period_of.tolist(),
         np.round(seconds[used] / 3600, 6).tolist(),
         counted[used].tolist(),
         days_used[used].tolist(),
-        np.round(first[used], 6).tolist(),
-        np.round(last[used], 6).tolist(),
+        firsts,
+        lasts,
         strict=True,
     )
-    items = [
+    return [
         {
             "key": found.names[key],
-            "period": cut.label(period_index),
+            "period": labels[period_index],
             "hours": hours_used,
             "sessions": sessions_count,
             "days_used": days,
-            "first_use": datetime.fromtimestamp(first_use, report.tz) if times else None,
-            "last_use": datetime.fromtimestamp(last_use, report.tz) if times else None,
+            "first_use": first_use,
+            "last_use": last_use,
         }
         for key, period_index, hours_used, sessions_count, days, first_use, last_use in columns
     ]
-    return sorted(items, key=lambda item: (item["key"], item["period"]))
 
 
 def _by_host_group(session: Session, report: ReportQuery) -> Keyed:

@@ -1,0 +1,63 @@
+"""The packed fetch: each column as one text, the same as fetching rows."""
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pytest
+from scenario import NOW, SINCE, TZ, world
+from sqlalchemy import update
+
+from seatmeter.server.db import Database
+from seatmeter.server.reports import rows
+from seatmeter.server.reports.parameters import Filters, ReportQuery
+from seatmeter.server.sessions.models import UsageSession
+
+__all__ = ["world"]
+TEXT = ("username", "hostname", "application", "unmapped_username")
+IDS = ("product_pool_id", "cloud_user_id")
+
+
+def window() -> ReportQuery:
+    since = datetime.fromisoformat(SINCE)
+    return ReportQuery(since, NOW, NOW, ZoneInfo(TZ), Filters(), "json", None, None)
+
+
+def fetched(database: Database) -> rows.Rows:
+    with database.reading() as session:
+        return rows.fetch(session, window(), TEXT, IDS)
+
+
+def same(first: rows.Rows, second: rows.Rows) -> None:
+    assert len(first) > 0
+    order, other = np.lexsort((first.end, first.start)), np.lexsort((second.end, second.start))
+    assert first.start[order].tolist() == second.start[other].tolist()
+    assert first.end[order].tolist() == second.end[other].tolist()
+    for name in TEXT:
+        assert first.labels[name].tolist() == second.labels[name].tolist()
+        assert first.codes[name][order].tolist() == second.codes[name][other].tolist()
+    for name in IDS:
+        assert first.ids[name][order].tolist() == second.ids[name][other].tolist()
+
+
+def test_packed_columns_match_the_rows(
+    database: Database, world: dict[str, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    packed = fetched(database)
+    monkeypatch.setattr(rows, "_packed", lambda *args: None)
+    same(packed, fetched(database))
+
+
+def test_a_name_holding_the_separator_falls_back_to_rows(
+    database: Database, world: dict[str, int]
+) -> None:
+    before = fetched(database)
+    odd = f"CORP\\al{rows.UNIT}ice"
+    with database.writing() as session:
+        renamed = update(UsageSession).where(UsageSession.username == "CORP\\alice")
+        session.execute(renamed.values(username=odd))
+    after = fetched(database)
+
+    assert odd in after.labels["username"].tolist()
+    assert len(after) == len(before)
+    assert sorted(after.start.tolist()) == sorted(before.start.tolist())
