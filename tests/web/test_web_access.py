@@ -65,6 +65,9 @@ class Stage:
         assert response.status_code == 303, response.text
         return int(response.headers["location"].split("/")[2].split("?")[0])
 
+    # The report the access table opens: the one with a chart.
+    report = "usage-history"
+
     @cached_property
     def account_id(self) -> int:
         with self.database.writing() as session:
@@ -132,6 +135,9 @@ PAGES = (
     Page("GET", "/sessions/active/export", "viewer"),
     Page("GET", "/sessions/history", "viewer"),
     Page("GET", "/sessions/history/export", "viewer"),
+    Page("GET", "/reports", "viewer"),
+    Page("GET", "/reports/{report}", "viewer"),
+    Page("GET", "/reports/{report}/export", "viewer"),
     Page("GET", "/agents", "viewer"),
     Page("GET", "/agents/export", "viewer"),
     Page(

@@ -12,6 +12,7 @@ from seatmeter.web.pages import (
     dashboard,
     license_servers,
     login,
+    reports,
     sessions,
     troubleshooting,
 )
@@ -27,6 +28,7 @@ PAGES = (
     license_servers.router,
     troubleshooting.router,
     accounts.router,
+    reports.router,
 )
 
 

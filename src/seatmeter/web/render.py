@@ -31,6 +31,7 @@ NAVIGATION = (
     ("Dashboard", "/", "viewer"),
     ("Active sessions", "/sessions/active", "viewer"),
     ("Session history", "/sessions/history", "viewer"),
+    ("Reports", "/reports", "viewer"),
     ("Agents", "/agents", "viewer"),
     ("Agent groups", "/agent-groups", "viewer"),
     ("License servers", "/license-servers", "viewer"),
