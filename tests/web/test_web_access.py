@@ -138,6 +138,14 @@ PAGES = (
     Page("GET", "/reports", "viewer"),
     Page("GET", "/reports/{report}", "viewer"),
     Page("GET", "/reports/{report}/export", "viewer"),
+    Page("GET", "/reports/seat-efficiency/reclaim", "admin"),
+    # No such assignment: a confirmed run that refuses it, calling nobody.
+    Page(
+        "POST",
+        "/reports/seat-efficiency/reclaim",
+        "admin",
+        lambda s: {"seat": f"{s.server_id}:1:1"},
+    ),
     Page("GET", "/agents", "viewer"),
     Page("GET", "/agents/export", "viewer"),
     Page(

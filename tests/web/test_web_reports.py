@@ -164,3 +164,41 @@ def test_an_unknown_report_is_named(viewer_page: TestClient) -> None:
 
     assert response.status_code == 422
     assert "profits" in response.text and "usage-history" in response.text
+
+
+@pytest.fixture
+def admin_page(client: TestClient, database: Database) -> TestClient:
+    return signed_in(client, database, "ada", "admin")
+
+
+def test_reclaim_dry_run_lists_the_idle_seats_and_changes_nothing(
+    admin_page: TestClient, viewer_page: TestClient, world: dict[str, int]
+) -> None:
+    report = admin_page.get("/reports/seat-efficiency", params=SPAN)
+    dry_run = admin_page.get("/reports/seat-efficiency/reclaim", params=SPAN)
+
+    assert "Reclaim idle seats" in report.text
+    assert "Reclaim idle seats" not in viewer_page.get("/reports/seat-efficiency").text
+    assert dry_run.status_code == 200, dry_run.text
+    # carol holds an AEC seat and did not use it from the 28th.
+    seat = f"{world['server']}:{world['carol']}:{world['AEC']}"
+    assert re.findall(r'name="seat" value="([\d:]+)"', dry_run.text) == [seat]
+    assert "carol@corp.com" in dry_run.text and "Unassign 1 seat(s)" in dry_run.text
+
+
+def test_reclaim_refuses_what_it_cannot_unassign(
+    admin_page: TestClient, world: dict[str, int]
+) -> None:
+    token = re.search(r'name="csrf_token" value="([^"]+)"', admin_page.get("/").text)
+    data = {"csrf_token": token.group(1)}  # type: ignore[union-attr]
+    # dave holds no AEC seat: nothing to unassign, nobody called.
+    seat = f"{world['server']}:{world['dave']}:{world['AEC']}"
+
+    refused = admin_page.post("/reports/seat-efficiency/reclaim", data={**data, "seat": seat})
+    bad = admin_page.post("/reports/seat-efficiency/reclaim", data={**data, "seat": "1:x:2"})
+    empty = admin_page.post("/reports/seat-efficiency/reclaim", data=data)
+
+    assert refused.status_code == 200, refused.text
+    assert "no current assignment of this user to this pool" in refused.text
+    assert bad.status_code == 422 and "seat: must be" in bad.text
+    assert empty.status_code == 422 and "choose at least one seat" in empty.text

@@ -12,6 +12,7 @@ from seatmeter.web.pages import (
     dashboard,
     license_servers,
     login,
+    reclaim,
     reports,
     sessions,
     troubleshooting,
@@ -28,6 +29,7 @@ PAGES = (
     license_servers.router,
     troubleshooting.router,
     accounts.router,
+    reclaim.router,
     reports.router,
 )
 

@@ -111,7 +111,7 @@ def report_index(request: Request, _: SignedIn) -> Response:
 def report_page(request: Request, report: str, _: SignedIn, db: Db, config: Config) -> Response:
     page = _known(report)
     with db.reading() as session:
-        table, query, shown, view = _compute(request, session, report, config.report_time_zone)
+        table, query, shown, view = compute(request, session, report, config.report_time_zone)
         chart = page.chart(session, table) if page.chart else None
     rows = _sorted(table, view)
     start = (view.page - 1) * view.per_page
@@ -141,7 +141,7 @@ def report_export(
     if format not in grid.FORMATS:
         raise invalid("format", format, "export as csv or xlsx")
     with db.reading() as session:
-        table, query, _shown, view = _compute(request, session, report, config.report_time_zone)
+        table, query, _shown, view = compute(request, session, report, config.report_time_zone)
     rows = _sorted(table, view)
     chosen = Table(
         items=[],
@@ -158,7 +158,7 @@ def _known(name: str) -> ReportPage:
     return PAGES[name]
 
 
-def _compute(
+def compute(
     request: Request, session: Session, name: str, default_tz: str
 ) -> tuple[Table, ReportQuery, Grid, grid.View]:
     """The report for the filters asked, and the grid that shows it."""
