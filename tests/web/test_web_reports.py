@@ -202,3 +202,23 @@ def test_reclaim_refuses_what_it_cannot_unassign(
     assert "no current assignment of this user to this pool" in refused.text
     assert bad.status_code == 422 and "seat: must be" in bad.text
     assert empty.status_code == 422 and "choose at least one seat" in empty.text
+
+
+def test_dashboard_shows_seats_in_use_idle_seats_and_history(
+    viewer_page: TestClient, world: dict[str, int]
+) -> None:
+    page = viewer_page.get("/").text
+
+    in_use = re.search(r'id="seats-in-use">(.*?)</section>', page, re.S).group(1)  # type: ignore[union-attr]
+    idle = re.search(r'id="top-idle">(.*?)</section>', page, re.S).group(1)  # type: ignore[union-attr]
+    history = re.search(r'id="history-data">(.*?)</script>', page, re.S)
+    # bob and erin still run AutoCAD: both ACAD seats; nobody uses AEC.
+    assert '<meter min="0" max="2" value="2"' in in_use
+    assert '<meter min="0" max="2" value="0"' in in_use
+    # In the last 30 days none of AEC's holders used it.
+    assert all(f"{user}@corp.com" in idle for user in ("alice", "bob", "carol"))
+    assert "erin@corp.com" not in idle
+    series = {d["label"]: d["data"] for d in json.loads(history.group(1))["datasets"]}  # type: ignore[union-attr]
+    assert set(series) == {"ACAD: most at once", "ACAD: seats"}
+    assert max(series["ACAD: most at once"]) == 2
+    assert "come with the reports" not in page

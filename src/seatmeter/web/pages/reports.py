@@ -130,6 +130,7 @@ def report_page(request: Request, report: str, _: SignedIn, db: Db, config: Conf
         heat=charts.heat(table) if report == "heatmap" else None,
         query=query,
         about=table.about,
+        items=table.items,
     )
 
 
@@ -166,16 +167,17 @@ def compute(
     filters = _filters(session, PAGES[name])
     probe = Grid(f"/reports/{name}", PAGES[name].title, (), filters, "", None)
     chosen = grid._filters(probe, params)
-    tz = ZoneInfo(default_tz)
-    query = _raw(chosen, tz).parse(default_tz)
+    query = raw_query(chosen, default_tz)
     table = REPORTS[name](session, query)
     shown = _grid(name, table, filters)
     return table, query, shown, grid.read_view(shown, params)
 
 
-def _raw(chosen: dict[str, str], tz: ZoneInfo) -> RawQuery:
+def raw_query(chosen: dict[str, str], default_tz: str) -> ReportQuery:
+    """The report query of a page's checked filters; dates are local days."""
+    tz = ZoneInfo(default_tz)
     since, until = chosen.get("since"), chosen.get("until")
-    return RawQuery(
+    raw = RawQuery(
         since=_midnight(since, tz, 0) if since else None,
         until=_midnight(until, tz, 1) if until else None,
         tz=None,
@@ -190,6 +192,7 @@ def _raw(chosen: dict[str, str], tz: ZoneInfo) -> RawQuery:
         group_by=chosen.get("group_by"),
         format="json",
     )
+    return raw.parse(default_tz)
 
 
 def _midnight(day: str, tz: ZoneInfo, days_after: int) -> str:
