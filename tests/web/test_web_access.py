@@ -25,6 +25,8 @@ from seatmeter.server.agent_groups import service as groups
 from seatmeter.server.autodesk import oauth
 from seatmeter.server.db import Database
 from seatmeter.server.db.schema import metadata
+from seatmeter.server.entitlements.models import CloudUser
+from seatmeter.server.usage.models import UserMapping
 from seatmeter.web.routing import is_page
 
 NOBODY, VIEWER, ADMIN = "nobody", "viewer", "admin"
@@ -76,6 +78,26 @@ class Stage:
 
     # The report the access table opens: the one with a chart.
     report = "usage-history"
+
+    @cached_property
+    def cloud_user_id(self) -> int:
+        with self.database.writing() as session:
+            person = CloudUser(
+                license_server_id=self.server_id, autodesk_id="jd", email="jdoe@corp.com"
+            )
+            session.add(person)
+            session.flush()
+            return person.id
+
+    @cached_property
+    def mapping_id(self) -> int:
+        with self.database.writing() as session:
+            mapping = UserMapping(
+                host_user="CORP\\ann", host_user_key="corp\\ann", cloud_user_id=self.cloud_user_id
+            )
+            session.add(mapping)
+            session.flush()
+            return mapping.id
 
     @cached_property
     def account_id(self) -> int:
@@ -157,6 +179,14 @@ PAGES = (
         "admin",
         lambda s: {"seat": f"{s.server_id}:1:1"},
     ),
+    Page("GET", "/user-mappings", "viewer"),
+    Page(
+        "POST",
+        "/user-mappings",
+        "admin",
+        lambda s: {"host_user": "CORP\\jdoe", "cloud_user_id": str(s.cloud_user_id)},
+    ),
+    Page("POST", "/user-mappings/{mapping_id}/delete", "admin"),
     Page("GET", "/agents", "viewer"),
     Page("GET", "/agents/export", "viewer"),
     Page(

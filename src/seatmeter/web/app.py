@@ -13,6 +13,7 @@ from seatmeter.web.pages import (
     dashboard,
     license_servers,
     login,
+    mappings,
     reclaim,
     reports,
     sessions,
@@ -31,6 +32,7 @@ PAGES = (
     autodesk.router,
     troubleshooting.router,
     accounts.router,
+    mappings.router,
     reclaim.router,
     reports.router,
 )

@@ -35,6 +35,7 @@ NAVIGATION = (
     ("Agents", "/agents", "viewer"),
     ("Agent groups", "/agent-groups", "viewer"),
     ("License servers", "/license-servers", "viewer"),
+    ("User mappings", "/user-mappings", "viewer"),
     ("Troubleshooting", "/troubleshoot", "viewer"),
     ("Accounts", "/admin/accounts", "admin"),
     ("API tokens", "/admin/tokens", "admin"),
