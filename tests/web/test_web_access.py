@@ -81,10 +81,10 @@ class Stage:
 
     @cached_property
     def cloud_user_id(self) -> int:
+        # Created first: it posts a form, which must not wait on our session.
+        server_id = self.server_id
         with self.database.writing() as session:
-            person = CloudUser(
-                license_server_id=self.server_id, autodesk_id="jd", email="jdoe@corp.com"
-            )
+            person = CloudUser(license_server_id=server_id, autodesk_id="jd", email="jdoe@corp.com")
             session.add(person)
             session.flush()
             return person.id
