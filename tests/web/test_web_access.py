@@ -91,9 +91,10 @@ class Stage:
 
     @cached_property
     def mapping_id(self) -> int:
+        cloud_user_id = self.cloud_user_id
         with self.database.writing() as session:
             mapping = UserMapping(
-                host_user="CORP\\ann", host_user_key="corp\\ann", cloud_user_id=self.cloud_user_id
+                host_user="CORP\\ann", host_user_key="corp\\ann", cloud_user_id=cloud_user_id
             )
             session.add(mapping)
             session.flush()
