@@ -5,11 +5,13 @@ an administrator, and every form without its CSRF token.
 caller is allowed. A web route the table does not list fails the suite.
 """
 
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
+import httpx
 import pytest
 from conftest import enrol
 from fastapi.routing import iter_route_contexts
@@ -20,8 +22,11 @@ from webpages import csrf_of, signed_in
 
 from seatmeter.server.accounts.service import create_account, create_token
 from seatmeter.server.agent_groups import service as groups
+from seatmeter.server.autodesk import oauth
 from seatmeter.server.db import Database
 from seatmeter.server.db.schema import metadata
+from seatmeter.server.entitlements.models import CloudUser
+from seatmeter.server.usage.models import UserMapping
 from seatmeter.web.routing import is_page
 
 NOBODY, VIEWER, ADMIN = "nobody", "viewer", "admin"
@@ -63,7 +68,37 @@ class Stage:
         admin = self.people[ADMIN]
         response = post(admin, "/license-servers", server_form(self))
         assert response.status_code == 303, response.text
-        return int(response.headers["location"].split("/")[2].split("?")[0])
+        server_id = int(response.headers["location"].split("/")[2].split("?")[0])
+        # Consent given, but Autodesk refuses the refresh token: "Sync now"
+        # starts a sync that fails at once, calling nothing outside.
+        refuse = httpx.MockTransport(lambda _: httpx.Response(400, json={"error": "invalid_grant"}))
+        self.client.app.state.autodesk_transport = refuse  # type: ignore[attr-defined]
+        oauth.set_refresh_token(self.database, secret_box_of(self.client), server_id, "refresh")
+        return server_id
+
+    # The report the access table opens: the one with a chart.
+    report = "usage-history"
+
+    @cached_property
+    def cloud_user_id(self) -> int:
+        # Created first: it posts a form, which must not wait on our session.
+        server_id = self.server_id
+        with self.database.writing() as session:
+            person = CloudUser(license_server_id=server_id, autodesk_id="jd", email="jdoe@corp.com")
+            session.add(person)
+            session.flush()
+            return person.id
+
+    @cached_property
+    def mapping_id(self) -> int:
+        cloud_user_id = self.cloud_user_id
+        with self.database.writing() as session:
+            mapping = UserMapping(
+                host_user="CORP\\ann", host_user_key="corp\\ann", cloud_user_id=cloud_user_id
+            )
+            session.add(mapping)
+            session.flush()
+            return mapping.id
 
     @cached_property
     def account_id(self) -> int:
@@ -113,6 +148,8 @@ def server_form(stage: Stage) -> dict[str, Any]:
         "api_base_url": "https://developer.api.autodesk.com",
         "poll_interval_s": "900",
         "enabled": "on",
+        "client_id": "seatmeter-app",
+        "client_secret": "app-secret",
     }
 
 
@@ -132,6 +169,25 @@ PAGES = (
     Page("GET", "/sessions/active/export", "viewer"),
     Page("GET", "/sessions/history", "viewer"),
     Page("GET", "/sessions/history/export", "viewer"),
+    Page("GET", "/reports", "viewer"),
+    Page("GET", "/reports/{report}", "viewer"),
+    Page("GET", "/reports/{report}/export", "viewer"),
+    Page("GET", "/reports/seat-efficiency/reclaim", "admin"),
+    # No such assignment: a confirmed run that refuses it, calling nobody.
+    Page(
+        "POST",
+        "/reports/seat-efficiency/reclaim",
+        "admin",
+        lambda s: {"seat": f"{s.server_id}:1:1"},
+    ),
+    Page("GET", "/user-mappings", "viewer"),
+    Page(
+        "POST",
+        "/user-mappings",
+        "admin",
+        lambda s: {"host_user": "CORP\\jdoe", "cloud_user_id": str(s.cloud_user_id)},
+    ),
+    Page("POST", "/user-mappings/{mapping_id}/delete", "admin"),
     Page("GET", "/agents", "viewer"),
     Page("GET", "/agents/export", "viewer"),
     Page(
@@ -151,6 +207,8 @@ PAGES = (
     Page("POST", "/license-servers", "admin", server_form),
     Page("GET", "/license-servers/{server_id}", "viewer"),
     Page("POST", "/license-servers/{server_id}", "admin", server_form),
+    Page("POST", "/license-servers/{server_id}/connect", "admin"),
+    Page("POST", "/license-servers/{server_id}/sync", "admin"),
     Page("POST", "/license-servers/{server_id}/delete", "admin"),
     Page("GET", "/license-servers/{server_id}/troubleshoot", "viewer"),
     Page("GET", "/troubleshoot", "viewer"),
@@ -168,9 +226,17 @@ PAGES = (
 )
 
 
+def secret_box_of(client: TestClient) -> Any:
+    return client.app.state.secret_box  # type: ignore[attr-defined]
+
+
 @pytest.fixture
-def stage(client: TestClient, database: Database, tokens: dict[str, str]) -> Stage:
-    return Stage(client, database, tokens)
+def stage(client: TestClient, database: Database, tokens: dict[str, str]) -> Iterator[Stage]:
+    yield Stage(client, database, tokens)
+    # A sync started by "Sync now" runs in a thread: let it end here.
+    for thread in threading.enumerate():
+        if thread.name.startswith("sync-"):
+            thread.join(30)
 
 
 def answer_problem(stage: Stage, page: Page, caller: str) -> str | None:

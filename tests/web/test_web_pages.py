@@ -316,7 +316,7 @@ def test_troubleshooting_a_host_in_no_selected_group(
     assert shown["Agent online"] == "ok"
     assert shown["In an agent group selected on a license server"] == "failed"
     assert shown["Told to monitor at its last check-in"] == "failed"
-    assert shown["Host user mapped to a cloud user"] == "later"
+    assert shown["Host user mapped to a cloud user"] == "skipped"
     assert shown["Cloud sync up and authorized"] == "skipped"
     assert "none of the agent&#39;s groups (&#39;Default&#39;) is selected" in page.text
     assert "What to do: select one on the license server" in page.text

@@ -9,9 +9,13 @@ from seatmeter.web.pages import (
     accounts,
     agent_groups,
     agents,
+    autodesk,
     dashboard,
     license_servers,
     login,
+    mappings,
+    reclaim,
+    reports,
     sessions,
     troubleshooting,
 )
@@ -25,8 +29,12 @@ PAGES = (
     agents.router,
     agent_groups.router,
     license_servers.router,
+    autodesk.router,
     troubleshooting.router,
     accounts.router,
+    mappings.router,
+    reclaim.router,
+    reports.router,
 )
 
 

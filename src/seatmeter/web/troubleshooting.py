@@ -20,6 +20,7 @@ from seatmeter.server.db import utcnow
 from seatmeter.server.license_servers.models import LicenseServer
 from seatmeter.server.sessions.models import UsageSession
 from seatmeter.server.settings import Settings
+from seatmeter.server.usage import identity
 
 # Problems agents report (agent/problems.py), by the step they explain.
 RECOGNITION = ("unknown_product_code", "unrecognised_autodesk_processes")
@@ -61,11 +62,7 @@ def host_steps(
         _recognised(session, agent),
         _consent(agent),
         _other_problems(agent),
-        Step(
-            "Host user mapped to a cloud user",
-            "later",
-            "identity mapping comes with the usage engine",
-        ),
+        _mapped(session, agent),
         *_cloud_sync(session, decision.license_server_ids),
     ]
     return agent, steps
@@ -342,3 +339,28 @@ def _ago(moment: datetime | None, now: datetime) -> str:
 
 def _day(moment: Any) -> str:
     return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else "never"
+
+
+def _mapped(session: Session, agent: Agent) -> Step:
+    """Whether the host users of this host's sessions are cloud users."""
+    title = "Host user mapped to a cloud user"
+    host_users = sorted(
+        session.scalars(
+            select(UsageSession.username).where(UsageSession.agent_id == agent.id).distinct()
+        )
+    )
+    if not host_users:
+        return Step(title, "skipped", "no session from this host yet to take a host user from")
+    directory = identity.Directory.load(session)
+    found = {user: directory.resolve(user) for user in host_users}
+    lonely = [user for user, resolution in found.items() if resolution.rule is None]
+    if lonely:
+        return Step(
+            title,
+            "warning",
+            f"{', '.join(lonely)} map(s) to no cloud user, so their use counts against no seat",
+            "add a user mapping (User mappings page), or check the identity_rules and "
+            "identity_email_domains settings",
+        )
+    shown = "; ".join(f"{user} by {found[user].rule}" for user in host_users)
+    return Step(title, "ok", f"every host user maps to a cloud user: {shown}")

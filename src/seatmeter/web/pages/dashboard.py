@@ -1,7 +1,7 @@
 """The dashboard: what is in use now, and whether the parts are healthy.
 
-Seats in use per product pool, top idle seats and the usage history come
-with the reports; the blocks for them are in the template, marked later.
+Seats in use per pool, the top idle seats and the last 30 days of each
+pool's most users at once come from the reports, as the report pages do.
 """
 
 from datetime import timedelta
@@ -14,10 +14,15 @@ from sqlalchemy.orm import Session
 from seatmeter.server.agents.models import Agent
 from seatmeter.server.api.state import Config, Db
 from seatmeter.server.db import utcnow
+from seatmeter.server.reports.current_usage import current_usage
+from seatmeter.server.reports.seat_efficiency import seat_efficiency
+from seatmeter.server.reports.usage_history import usage_history
 from seatmeter.server.sessions.models import UsageSession
 from seatmeter.server.settings import Settings
+from seatmeter.web import charts
 from seatmeter.web.auth import SignedIn
 from seatmeter.web.pages.license_servers import all_servers
+from seatmeter.web.pages.reports import raw_query
 from seatmeter.web.render import render
 from seatmeter.web.routing import WebRoute
 
@@ -25,6 +30,7 @@ router = APIRouter(route_class=WebRoute)
 
 HISTORY_DAYS = 30
 TOP_APPLICATIONS = 10
+TOP_IDLE = 10
 
 
 @router.get("/")
@@ -33,14 +39,34 @@ def dashboard(request: Request, _: SignedIn, db: Db, settings: Config) -> Respon
         agents = _agents(session, settings)
         in_use = _in_use(session)
         per_day = _sessions_per_day(session)
+        pools, idle, history = _reports(session, settings)
     return render(
         request,
         "dashboard.html",
         agents=agents,
         in_use=in_use,
         per_day=per_day,
+        pools=pools,
+        idle=idle,
+        history=history,
         servers=all_servers(db),
     )
+
+
+def _reports(session: Session, settings: Settings) -> tuple[Any, Any, Any]:
+    """Seats in use per pool, the longest idle seats, and the history."""
+    query = raw_query({}, settings.report_time_zone)
+    pools = current_usage(session, query).items
+    idle = [
+        {"pool": item["pool"], **user}
+        for item in seat_efficiency(session, query).items
+        if item["product_pool_id"] is not None
+        for user in item["idle_users"]
+    ]
+    # Never used first, then the longest unused.
+    idle.sort(key=lambda user: (user["last_use"] != "never", str(user["last_use"])))
+    history = charts.usage_history(session, usage_history(session, query))
+    return pools, idle[:TOP_IDLE], history
 
 
 def _agents(session: Session, settings: Settings) -> dict[str, int]:

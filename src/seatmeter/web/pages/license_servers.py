@@ -1,7 +1,7 @@
 """License servers: the list with each one's status, creating an Autodesk
 server, and one server's page where its groups and settings change.
 
-"Connect with Autodesk" and "sync now" come with the connector.
+"Connect with Autodesk", "Sync now" and the sync history: pages/autodesk.py.
 """
 
 from datetime import datetime
@@ -21,6 +21,7 @@ from seatmeter.server.license_servers import service
 from seatmeter.server.license_servers.models import LicenseServer
 from seatmeter.web.auth import SignedIn
 from seatmeter.web.csrf import AdminForm
+from seatmeter.web.pages.autodesk import sync_history
 from seatmeter.web.render import render
 from seatmeter.web.routing import WebRoute, back_to
 
@@ -75,7 +76,13 @@ def server_page(request: Request, server_id: RowId, _: SignedIn, db: Db) -> Resp
     with db.reading() as session:
         shown = service.describe(service.get(session, server_id))
     shown["freshness"] = freshness(shown, utcnow())
-    return render(request, "license_server.html", server=shown, groups=_groups(db))
+    return render(
+        request,
+        "license_server.html",
+        server=shown,
+        groups=_groups(db),
+        syncs=sync_history(db, server_id),
+    )
 
 
 @router.post(PATH + "/{server_id}")

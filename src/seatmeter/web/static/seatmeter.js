@@ -21,9 +21,10 @@ function drawCharts(root) {
     if (!source || canvas.chart) {
       return;
     }
+    const data = JSON.parse(source.textContent);
     canvas.chart = new Chart(canvas, {
       type: canvas.dataset.chart,
-      data: JSON.parse(source.textContent),
+      data: data,
       options: {
         animation: false,
         color: "#1d2430",
@@ -31,7 +32,7 @@ function drawCharts(root) {
         borderColor: "#0f6c8c",
         datasets: { bar: { maxBarThickness: 48 } },
         maintainAspectRatio: false,
-        plugins: { legend: { display: false } },
+        plugins: { legend: { display: data.datasets.length > 1 } },
         scales: { y: { beginAtZero: true, ticks: { precision: 0 } } },
       },
     });
