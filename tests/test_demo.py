@@ -76,6 +76,12 @@ def look_at_the_dashboard(url: str, password: str) -> None:
             page.screenshot(path=str(SCREENSHOTS / "demo-dashboard.png"), full_page=True)
             page.goto(url + "/sessions/history")
             expect(page.locator("table tbody tr").first).to_be_visible()
+            # A report with its chart: concurrent users against seats.
+            page.goto(url + "/reports/usage-history?granularity=day")
+            expect(page.locator("canvas").first).to_be_visible()
+            expect(page.locator("table tbody tr").first).to_be_visible()
+            page.wait_for_timeout(500)  # the chart animates in
+            page.screenshot(path=str(SCREENSHOTS / "report.png"), full_page=True)
         finally:
             browser.close()
 
