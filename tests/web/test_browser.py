@@ -20,10 +20,12 @@ import httpx
 import openpyxl
 import pytest
 from conftest import bearer
+from emulator.emulatorproc import running_emulator
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 from serverproc import ServerProcess, free_port
 from webpages import PASSWORD, make_account
 
+from seatmeter.emulator.generator import generate_team
 from seatmeter.server.accounts.service import create_token
 from seatmeter.server.db import Database
 from seatmeter.server.license_servers.models import LicenseServer
@@ -233,3 +235,47 @@ def test_a_viewer_cannot_reach_an_administrators_action(site: Site, page: Page) 
     assert posted.status == 403
     page.goto(site.url + "/agent-groups")
     expect(page.locator("td", has_text="Mine")).to_have_count(0)
+
+
+def test_an_autodesk_team_is_connected_and_synced_from_the_browser(
+    site: Site, page: Page, tmp_path: Path
+) -> None:
+    data = generate_team(users=20, seed=3)
+    team, client = data["teams"][0], data["clients"][0]
+    make_account(site.database, "ada", "admin")
+    (tmp_path / "autodesk").mkdir()
+    with running_emulator(data, tmp_path / "autodesk") as autodesk:
+        sign_in(page, site, "ada")
+        page.goto(site.url + "/license-servers")
+        page.fill("input[name=name]", "Emulated team")
+        page.fill("input[name=team_id]", team["id"])
+        page.fill("input[name=api_base_url]", autodesk.base_url)
+        page.fill("input[name=client_id]", client["client_id"])
+        page.fill("input[name=client_secret]", client["client_secret"])
+        page.click("form[action='/license-servers'] button[type=submit]")
+        expect(page.locator("h1")).to_have_text("License server Emulated team")
+
+        # Off to Autodesk's consent (the emulator approves at once) and back.
+        page.click("button:has-text('Connect with Autodesk')")
+        expect(page.locator("body")).to_contain_text("is connected to Autodesk team")
+        page.click("a:has-text('Back to the license server')")
+        expect(page.get_by_role("button", name="Reconnect with Autodesk")).to_be_visible()
+
+        page.click("button:has-text('Sync now')")
+        pools = {pool["productName"] for pool in team["pools"] if pool.get("supported", True)}
+        wait_for_text(page, site.url + "/reports/current-usage", "Revit")
+        for name in sorted(pools)[:3]:
+            expect(page.locator("body")).to_contain_text(name)
+
+
+def wait_for_text(page: Page, url: str, text: str, timeout_s: float = 30) -> None:
+    """Reload until the text shows: the sync runs in the background."""
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        page.goto(url)
+        if text in page.inner_text("body") or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    expect(page.locator("body")).to_contain_text(text)

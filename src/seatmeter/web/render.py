@@ -61,8 +61,19 @@ def environment() -> "Environment":
     return env
 
 
-def render(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
-    """A whole page, or only its `partial` block for an htmx request."""
+def render(
+    request: Request,
+    template: str,
+    status: int = 200,
+    *,
+    form_targets: tuple[str, ...] = (),
+    **context: Any,
+) -> HTMLResponse:
+    """A whole page, or only its `partial` block for an htmx request.
+
+    `form_targets` are origins a form on the page may lead to besides this
+    server, such as Autodesk's consent page: browsers apply form-action to
+    where a form's answer redirects, too."""
     page = environment().get_template(template)
     values = {
         "request": request,
@@ -75,7 +86,11 @@ def render(request: Request, template: str, status: int = 200, **context: Any) -
         html = "".join(page.blocks["partial"](page.new_context(values)))
     else:
         html = page.render(values)
-    return HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
+    headers = SECURITY_HEADERS
+    if form_targets:
+        policy = SECURITY_HEADERS["Content-Security-Policy"] + " " + " ".join(form_targets)
+        headers = {**SECURITY_HEADERS, "Content-Security-Policy": policy}
+    return HTMLResponse(html, status_code=status, headers=headers)
 
 
 def moment(value: datetime | None) -> str:

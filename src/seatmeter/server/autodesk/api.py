@@ -151,6 +151,7 @@ def callback(
         "<!doctype html><title>Seatmeter: connected</title>"
         f"<p>License server <b>{name}</b> is connected to Autodesk team {team}. "
         "Its first sync follows shortly; you can close this page.</p>"
+        f'<p><a href="/license-servers/{server.id}">Back to the license server</a></p>'
     )
 
 

@@ -6,6 +6,7 @@ server, and one server's page where its groups and settings change.
 
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Request, Response
 from sqlalchemy import select
@@ -82,7 +83,14 @@ def server_page(request: Request, server_id: RowId, _: SignedIn, db: Db) -> Resp
         server=shown,
         groups=_groups(db),
         syncs=sync_history(db, server_id),
+        form_targets=(_origin(shown["api_base_url"]),),
     )
+
+
+def _origin(url: str) -> str:
+    """Where "Connect with Autodesk" leads: the consent page's origin."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 @router.post(PATH + "/{server_id}")
