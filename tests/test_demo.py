@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import psutil
 import pytest
-from chromium import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS
+from chromium import CHROMIUM, CHROMIUM_ARGS, save_screenshot
 from conftest import bearer
 from playwright.sync_api import expect, sync_playwright
 from serverproc import clean_environment, free_port
@@ -72,8 +72,7 @@ def look_at_the_dashboard(url: str, password: str) -> None:
             live = page.get_by_text("active session(s)").locator("xpath=..")
             expect(live).not_to_contain_text(re.compile(r"^\s*0\s"))
             expect(page.locator("canvas").first).to_be_visible()
-            SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(SCREENSHOTS / "demo-dashboard.png"), full_page=True)
+            save_screenshot(page, "demo-dashboard.png")
             page.goto(url + "/sessions/history")
             expect(page.locator("table tbody tr").first).to_be_visible()
             # A report with its chart: concurrent users against seats.
@@ -81,7 +80,7 @@ def look_at_the_dashboard(url: str, password: str) -> None:
             expect(page.locator("canvas").first).to_be_visible()
             expect(page.locator("table tbody tr").first).to_be_visible()
             page.wait_for_timeout(500)  # the chart animates in
-            page.screenshot(path=str(SCREENSHOTS / "report.png"), full_page=True)
+            save_screenshot(page, "report.png")
         finally:
             browser.close()
 

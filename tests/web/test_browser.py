@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 import openpyxl
 import pytest
+from chromium import CHROMIUM, CHROMIUM_ARGS, save_screenshot
 from conftest import bearer
 from emulator.emulatorproc import running_emulator
 from playwright.sync_api import Browser, Page, expect, sync_playwright
@@ -42,20 +43,6 @@ pytestmark = [
     pytest.mark.parametrize("database_url", ["sqlite"], indirect=True),
 ]
 
-CHROMIUM = "/usr/bin/chromium"
-# Without these, Chromium reaches for Google's services, which this
-# machine's closed network refuses, and stalls.
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-SCREENSHOTS = Path(__file__).parents[2] / "artifacts" / "screenshots"
 XSS = "<script>alert(1)</script>"
 WAIT_MS = 30_000
 
@@ -120,8 +107,7 @@ def sign_in(page: Page, site: Site, name: str) -> None:
 
 
 def screenshot(page: Page, name: str) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / name), full_page=True)
+    save_screenshot(page, name)
 
 
 def download(page: Page, link: str) -> bytes:

@@ -104,6 +104,14 @@ CASES = (
     Case("/admin/tokens", {"name": "ci", "scope": "root"}, 422, "scope: choose one of"),
     Case("/admin/tokens", {"name": " ", "scope": "read"}, 422, "name: give a name"),
     Case("/admin/tokens/999999/revoke", {}, 404, "API token 999999 does not exist"),
+    Case("/license-servers/999999/connect", {}, 404, "license server 999999 does not exist"),
+    Case("/license-servers/{server}/connect", {}, 422, "client_id"),
+    Case("/license-servers/999999/sync", {}, 404, "license server 999999 does not exist"),
+    Case("/license-servers/{server}/sync", {}, 409, "has no Autodesk consent yet"),
+    Case("/user-mappings", {"host_user": "", "cloud_user_id": "1"}, 422, "host_user"),
+    Case("/user-mappings", {"host_user": "CORP\\jd", "cloud_user_id": "x"}, 422, "cloud_user_id"),
+    Case("/user-mappings/999999/delete", {}, 404, "999999"),
+    Case("/reports/seat-efficiency/reclaim", {}, 422, "seat"),
 )
 
 
