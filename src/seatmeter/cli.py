@@ -53,7 +53,7 @@ def open_database(settings: Settings) -> Any:
 
     if not settings.database_url:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-    database = Database(settings.effective_database_url)
+    database = Database(settings.effective_database_url, pool_size=settings.database_pool_size)
     upgrade(database)
     return database
 

@@ -1,5 +1,7 @@
 """The server's ASGI application, assembled from each feature's router."""
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
@@ -9,8 +11,11 @@ from seatmeter import __version__
 from seatmeter.server import errors
 from seatmeter.server.accounts.api import router as accounts_router
 from seatmeter.server.agent_groups.api import router as agent_groups_router
+from seatmeter.server.agents import checkin
 from seatmeter.server.agents.agent_api import router as agent_api_router
 from seatmeter.server.agents.api import router as agents_router
+from seatmeter.server.agents.heartbeats import Heartbeats
+from seatmeter.server.agents.monitoring import Decisions
 from seatmeter.server.api.limits import BodyLimit
 from seatmeter.server.api.state import Db
 from seatmeter.server.autodesk import scheduler
@@ -55,12 +60,13 @@ def create_app(settings: Settings, database: Database) -> FastAPI:
         title="Seatmeter",
         version=__version__,
         description="How an organisation's Autodesk licenses are really used.",
-        lifespan=scheduler.lifespan,
+        lifespan=lifespan,
     )
     app.state.settings = settings
     app.state.database = database
     app.state.secret_box = load_box(settings)
     app.state.metrics = Metrics(database, settings)
+    app.state.check_in_desk = checkin.Desk(settings, Decisions(), Heartbeats(database))
     identity.install(settings)
     errors.install(app)
     for router in ROUTERS:
@@ -70,6 +76,16 @@ def create_app(settings: Settings, database: Database) -> FastAPI:
     mount_web(app)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     return app
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """The scheduler runs for the app's life; heartbeats are written at its end."""
+    try:
+        async with scheduler.lifespan(app):
+            yield
+    finally:
+        app.state.check_in_desk.heartbeats.close()
 
 
 def healthz() -> dict[str, Any]:

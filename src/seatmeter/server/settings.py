@@ -47,6 +47,15 @@ SETTINGS = (
         "PostgreSQL: postgresql+psycopg://user:password@host/database.",
         check=lambda url: _database_url_problem(url),
     ),
+    Setting(
+        "database_pool_size",
+        int,
+        20,
+        "Database connections each server process keeps open; up to as many "
+        "again are opened for bursts. Requests wait when all are busy.",
+        minimum=1,
+        maximum=200,
+    ),
     Setting("host", str, "127.0.0.1", "Address the server listens on."),
     Setting("port", int, 8470, "TCP port the server listens on.", minimum=1, maximum=65535),
     Setting(
@@ -223,6 +232,7 @@ class Settings:
     data_dir: Path
     # Kept out of repr: both may hold a password or a key.
     database_url: str | None = field(repr=False)
+    database_pool_size: int
     host: str
     port: int
     public_url: str | None

@@ -75,12 +75,16 @@ def current_agent(request: Request, db: Database = Depends(database)) -> str:
             select(Agent.id).where(Agent.credential_hash == token_hash(credential))
         )
     if agent_id is None:
-        raise ApiError(
-            401,
-            "unauthorized",
-            "this is not a current agent credential; enrol the agent again with an agent token",
-        )
+        raise not_an_agent()
     return agent_id
+
+
+def not_an_agent() -> ApiError:
+    return ApiError(
+        401,
+        "unauthorized",
+        "this is not a current agent credential; enrol the agent again with an agent token",
+    )
 
 
 AgentId = Annotated[str, Depends(current_agent)]

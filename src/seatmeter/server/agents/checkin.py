@@ -1,9 +1,11 @@
 """Enrolment and check-in: how an agent joins and what it is told."""
 
 import logging
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from seatmeter.server.accounts.credentials import (
@@ -13,12 +15,17 @@ from seatmeter.server.accounts.credentials import (
 )
 from seatmeter.server.agent_groups import service as groups
 from seatmeter.server.agents import monitoring
-from seatmeter.server.agents.models import Agent
+from seatmeter.server.agents.heartbeats import Heartbeats
+from seatmeter.server.agents.models import Agent, MonitoringGeneration
 from seatmeter.server.catalogs import service as catalogs
-from seatmeter.server.db import utcnow
+from seatmeter.server.db import Database, utcnow
 from seatmeter.server.settings import Settings
 
 log = logging.getLogger(__name__)
+
+# A clock offset that moved less than this is network delay, not news;
+# ingestion takes offsets this small for delay too.
+OFFSET_TOLERANCE_S = 2.0
 
 
 def enrol(session: Session, agent_id: str, host: dict[str, str], ip_address: str | None) -> str:
@@ -49,19 +56,108 @@ def enrol(session: Session, agent_id: str, host: dict[str, str], ip_address: str
     return credential
 
 
+@dataclass(frozen=True)
+class Standing:
+    """An agent as stored, read with its credential in one statement."""
+
+    id: str
+    hostname: str
+    os: str
+    agent_version: str
+    ip_address: str | None
+    clock_offset_s: float
+    monitoring: bool
+    catalog_revision: int | None
+    problems: list[dict[str, Any]]
+    generation: int
+
+
+_STANDING = select(
+    Agent.id,
+    Agent.hostname,
+    Agent.os,
+    Agent.agent_version,
+    Agent.ip_address,
+    Agent.clock_offset_s,
+    Agent.monitoring,
+    Agent.catalog_revision,
+    Agent.problems,
+    select(MonitoringGeneration.value).where(MonitoringGeneration.id == 1).scalar_subquery(),
+).where(Agent.credential_hash == bindparam("credential_hash"))
+
+
+def standing(db: Database, credential: str) -> Standing | None:
+    """The agent whose credential this is, or None for no agent."""
+    with db.one_statement() as connection:
+        row = connection.execute(_STANDING, {"credential_hash": token_hash(credential)}).first()
+    return None if row is None else Standing(*row)
+
+
 def check_in(
+    db: Database,
+    agent: Standing,
+    report: dict[str, Any],
+    ip_address: str | None,
+    desk: "Desk",
+) -> dict[str, Any]:
+    """Record the check-in and say what the agent is to do.
+
+    A check-in that changes nothing but the time is a heartbeat: it is
+    answered from the decision kept for this generation and written
+    with others a moment later. Anything else is written at once.
+    """
+    now = utcnow()
+    offset = round((now - report["clock"]).total_seconds(), 3)
+    told = desk.decisions.get(agent.id, agent.generation)
+    if told is not None and _only_time_moved(agent, report, ip_address, offset, told):
+        desk.heartbeats.note(agent.id, now, offset)
+    else:
+        with db.writing() as session:
+            told = _record(session, agent.id, report, ip_address, offset, now)
+        desk.decisions.keep(agent.id, agent.generation, told)
+        desk.heartbeats.forget(agent.id)
+    return _instructions(agent.id, told, desk.settings, now)
+
+
+@dataclass
+class Desk:
+    """What check-ins share within one server process."""
+
+    settings: Settings
+    decisions: monitoring.Decisions
+    heartbeats: Heartbeats
+
+
+def _only_time_moved(
+    agent: Standing,
+    report: dict[str, Any],
+    ip_address: str | None,
+    offset: float,
+    told: monitoring.Told,
+) -> bool:
+    facts = ("hostname", "os", "agent_version", "catalog_revision")
+    return (
+        told.decision.monitoring == agent.monitoring
+        and ip_address == agent.ip_address
+        and all(report.get(name) in (None, getattr(agent, name)) for name in facts)
+        and abs(offset - agent.clock_offset_s) < OFFSET_TOLERANCE_S
+        and _as_reported(agent.problems) == report.get("problems", [])
+    )
+
+
+def _record(
     session: Session,
     agent_id: str,
     report: dict[str, Any],
     ip_address: str | None,
-    settings: Settings,
-) -> dict[str, Any]:
+    offset: float,
+    now: datetime,
+) -> monitoring.Told:
     agent = session.get(Agent, agent_id, with_for_update=True)
     assert agent is not None, "the credential check found this agent"
-    now = utcnow()
     agent.last_seen = now
     agent.ip_address = ip_address
-    agent.clock_offset_s = round((now - report["clock"]).total_seconds(), 3)
+    agent.clock_offset_s = offset
     for name in ("hostname", "os", "agent_version", "catalog_revision"):
         if report.get(name) is not None:
             setattr(agent, name, report[name])
@@ -77,17 +173,27 @@ def check_in(
             decision.reason,
         )
     agent.monitoring = decision.monitoring
+    return monitoring.Told(decision, catalogs.current_revision(session))
+
+
+def _instructions(
+    agent_id: str, told: monitoring.Told, settings: Settings, now: datetime
+) -> dict[str, Any]:
     return {
         "agent_id": agent_id,
-        "monitoring": decision.monitoring,
-        "reason": decision.reason,
-        "license_server_ids": list(decision.license_server_ids),
+        "monitoring": told.decision.monitoring,
+        "reason": told.decision.reason,
+        "license_server_ids": list(told.decision.license_server_ids),
         "scan_interval_s": settings.agent_scan_interval_s,
         "checkin_interval_s": settings.agent_checkin_interval_s,
         "legacy_idle_window_s": settings.legacy_idle_window_s,
-        "catalog_revision": catalogs.current_revision(session),
+        "catalog_revision": told.catalog_revision,
         "server_time": now,
     }
+
+
+def _as_reported(problems: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{k: v for k, v in problem.items() if k != "since"} for problem in problems]
 
 
 def _merge_problems(

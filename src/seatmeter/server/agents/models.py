@@ -1,7 +1,7 @@
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import JSON, Float, Index, String
+from sqlalchemy import JSON, BigInteger, Float, Index, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from seatmeter.server.db import Base, UTCDateTime, utcnow
@@ -34,3 +34,14 @@ class Agent(Base):
     groups: Mapped[list["AgentGroup"]] = relationship(
         secondary="agent_group_members", back_populates="agents"
     )
+
+
+class MonitoringGeneration(Base):
+    """One row whose value moves, by trigger, whenever a change to groups,
+    memberships, selections, license servers or catalogs could change
+    what an agent is told (migration 0009)."""
+
+    __tablename__ = "monitoring_generation"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger)

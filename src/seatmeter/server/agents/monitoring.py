@@ -22,6 +22,38 @@ class Decision:
     license_server_ids: tuple[int, ...] = ()
 
 
+@dataclass(frozen=True)
+class Told:
+    """What an agent was told: its decision and the catalog to use."""
+
+    decision: Decision
+    catalog_revision: int
+
+
+class Decisions:
+    """The last thing each agent was told, while it still holds.
+
+    Whatever could change a decision (groups, memberships, selections,
+    license servers, catalogs) moves the monitoring generation, by
+    trigger, in the same transaction. An answer kept under one
+    generation is therefore good until the generation moves; a process
+    reads the generation with every check-in, so a change made through
+    any process reaches every agent at its next check-in.
+    """
+
+    def __init__(self) -> None:
+        # One entry per agent; a stale one is replaced at its next check-in.
+        self._told: dict[str, tuple[int, Told]] = {}
+
+    def get(self, agent_id: str, generation: int) -> Told | None:
+        kept = self._told.get(agent_id)
+        return kept[1] if kept is not None and kept[0] == generation else None
+
+    def keep(self, agent_id: str, generation: int, told: Told) -> None:
+        """Keep `told`, decided from data at least as new as `generation`."""
+        self._told[agent_id] = (generation, told)
+
+
 def decide(session: Session, agent_id: str) -> Decision:
     selections = session.execute(
         select(LicenseServer.id, LicenseServer.name, AgentGroup.name)

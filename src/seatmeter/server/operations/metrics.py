@@ -100,7 +100,7 @@ class Estate(Collector):
         yield seconds
 
 
-def metrics_of(request: Request) -> Metrics:
+async def metrics_of(request: Request) -> Metrics:
     found: Metrics = request.app.state.metrics
     return found
 
