@@ -21,6 +21,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -30,6 +31,7 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 # and closes them after; a new SQLite connection costs its pragmas, a
 # PostgreSQL one a login.
 DEFAULT_POOL_SIZE = 20
+PING_AFTER_IDLE_S = 5.0
 
 # by "is it SQLite": how a connection runs one statement without BEGIN
 _ONE_STATEMENT: dict[bool, dict[str, Any]] = {
@@ -95,9 +97,38 @@ def _create(url: str, *, echo: bool, pool_size: int) -> Engine:
     pool = {"pool_size": pool_size, "max_overflow": pool_size}
     if make_url(url).get_backend_name() == "sqlite":
         return _create_sqlite(url, echo=echo, pool=pool)
-    # pre_ping lets the pool notice a restarted PostgreSQL and reconnect
-    # instead of failing the next request on a dead connection.
-    return create_engine(url, echo=echo, pool_pre_ping=True, **pool)
+    engine = create_engine(url, echo=echo, **pool)
+    _ping_when_idle(engine)
+    return engine
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """Test a pooled connection before use if it sat idle a while.
+
+    A restarted PostgreSQL leaves the pool holding dead connections. One
+    that waited in the pool past `PING_AFTER_IDLE_S` is tested first and
+    replaced if dead, so a quiet server's next request never meets one.
+    Under load connections come back within milliseconds and are not
+    tested: the first one found dead makes SQLAlchemy discard the whole
+    pool, and that one request is answered 503 (the agents retry).
+    """
+
+    @event.listens_for(engine, "checkin")
+    def on_checkin(_connection: Any, record: Any) -> None:
+        record.info["returned_at"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def on_checkout(connection: Any, record: Any, _proxy: Any) -> None:
+        returned = record.info.get("returned_at")
+        if returned is None or time.monotonic() - returned < PING_AFTER_IDLE_S:
+            return
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT 1")
+            connection.rollback()  # hand it over outside a transaction
+        except Exception as error:
+            # The pool opens a new connection in its place and tries again.
+            raise DisconnectionError() from error
 
 
 def _create_sqlite(url: str, *, echo: bool, pool: dict[str, int]) -> Engine:
