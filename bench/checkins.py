@@ -20,6 +20,7 @@ endpoint's.
 import argparse
 import os
 import sys
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
@@ -65,11 +66,16 @@ def main() -> None:
         server = serve(url, tmp / "server", children)
         print(table_header())
         credentials: list[str] = []
+        firsts: list[str] = []
         for count in counts:
             joining = enrol(database, count - len(credentials))
-            check_in_once(server, joining)
+            first_rate = check_in_once(server, joining)
             credentials += joining
             print(one_round(count, credentials, server, bare, arguments, tmp), flush=True)
+            firsts.append(f"{count:>7}  {first_rate:12.0f}")
+        print("\nfirst check-in of each new agent (decided and written at once),")
+        print("4 at a time:\n agents  check-ins/s")
+        print("\n".join(firsts))
         database.dispose()
 
 
@@ -99,8 +105,8 @@ def enrol(database: Database, count: int) -> list[str]:
     return credentials
 
 
-def check_in_once(server: str, credentials: list[str]) -> None:
-    """One check-in from each agent, four at a time."""
+def check_in_once(server: str, credentials: list[str]) -> float:
+    """One check-in from each agent, four at a time; check-ins a second."""
 
     def check_in(credential: str) -> None:
         answer = client.post(
@@ -110,8 +116,10 @@ def check_in_once(server: str, credentials: list[str]) -> None:
         )
         answer.raise_for_status()
 
+    started = time.perf_counter()
     with httpx.Client(base_url=server) as client, ThreadPoolExecutor(4) as pool:
         list(pool.map(check_in, credentials))
+    return len(credentials) / (time.perf_counter() - started)
 
 
 def one_round(
