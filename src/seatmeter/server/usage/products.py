@@ -28,7 +28,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from seatmeter.agent.catalog import Catalog, parse
+from seatmeter.agent.catalog import Catalog, load_packaged, parse
 from seatmeter.server.catalogs import service as catalogs
 from seatmeter.server.entitlements.models import ProductPool
 from seatmeter.server.usage.models import PoolApplications
@@ -94,6 +94,11 @@ class PoolEntitlement:
 
 
 def current_catalog(session: Session) -> Catalog:
+    # The packaged catalog is parsed once a process, and a Catalog is never
+    # modified: parsing it again for every batch of sessions cost ~10 ms.
+    packaged = load_packaged()
+    if catalogs.current_revision(session) == packaged.revision:
+        return packaged
     return parse(catalogs.current(session))
 
 
