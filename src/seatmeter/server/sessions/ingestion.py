@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal, cast
 
 from pydantic import ConfigDict, ValidationError, model_validator
-from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy import Connection, Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from seatmeter.server.agents.models import Agent
@@ -101,36 +101,39 @@ def validate_batch(raw_events: list[Any]) -> list[Event]:
 
 
 def ingest(session: Session, agent_id: str, events: list[Event]) -> dict[str, int]:
-    shift = _clock_correction(_locked_offset(session, agent_id))
-    fresh = _unseen(session, agent_id, events)
+    # Core statements on the session's connection skip the ORM's layer,
+    # a fifth of each statement's cost here.
+    connection = session.connection()
+    shift = _clock_correction(_locked_offset(connection, agent_id))
+    fresh = _unseen(connection, agent_id, events)
     if fresh:
         session_ids = _store_sessions(session, agent_id, fresh, shift)
-        _store_events(session, agent_id, fresh, session_ids, shift)
+        _store_events(connection, agent_id, fresh, session_ids, shift)
     log.debug(
         "agent %s: %d events stored, %d already had", agent_id, len(fresh), len(events) - len(fresh)
     )
     return {"accepted": len(fresh), "duplicates": len(events) - len(fresh)}
 
 
-def _locked_offset(session: Session, agent_id: str) -> float:
+def _locked_offset(connection: Connection, agent_id: str) -> float:
     """The agent's clock offset. Locking its row serialises the agent's
     batches on PostgreSQL, so two copies of one batch arriving together
     cannot both look new (SQLite has one writer at a time anyway)."""
     query = select(_agents.c.clock_offset_s).where(_agents.c.id == agent_id).with_for_update()
-    return float(session.execute(query).scalar_one())
+    return float(connection.execute(query).scalar_one())
 
 
 def _clock_correction(offset: float) -> timedelta:
     return timedelta(seconds=offset if abs(offset) >= CLOCK_TOLERANCE_S else 0.0)
 
 
-def _unseen(session: Session, agent_id: str, events: list[Event]) -> list[Event]:
+def _unseen(connection: Connection, agent_id: str, events: list[Event]) -> list[Event]:
     """The events not stored before, each once: one query per CHUNK ids."""
     ids = list(dict.fromkeys(event.event_id for event in events))
     seen: set[str] = set()
     for start in range(0, len(ids), CHUNK):
         seen.update(
-            session.scalars(
+            connection.scalars(
                 select(_events.c.event_id)
                 .where(_events.c.agent_id == agent_id)
                 .where(_events.c.event_id.in_(ids[start : start + CHUNK]))
@@ -149,8 +152,9 @@ def _store_sessions(
 ) -> dict[str, int]:
     """Create the sessions these events speak of, and close stopped ones;
     returns every session's id by the agent's key."""
+    connection = session.connection()
     wanted = list(dict.fromkeys(event.session_id for event in events))
-    known = _known_sessions(session, agent_id, wanted)
+    known = _known_sessions(connection, agent_id, wanted)
     # The last stop of a session wins, as if the events came one by one.
     stops = {event.session_id: event.ended_at + shift for event in events if event.ended_at}
     new_rows: dict[str, dict[str, Any]] = {}
@@ -161,15 +165,15 @@ def _store_sessions(
     if new_rows:
         # In the same transaction: a session is never stored unattributed.
         _attribute(session, list(new_rows.values()))
-        known.update(_insert_sessions(session, list(new_rows.values())))
-    _close_sessions(session, {known[key]: ended_at for key, ended_at in stops.items()})
+        known.update(_insert_sessions(connection, list(new_rows.values())))
+    _close_sessions(connection, {known[key]: ended_at for key, ended_at in stops.items()})
     return known
 
 
-def _known_sessions(session: Session, agent_id: str, keys: list[str]) -> dict[str, int]:
+def _known_sessions(connection: Connection, agent_id: str, keys: list[str]) -> dict[str, int]:
     known: dict[str, int] = {}
     for start in range(0, len(keys), CHUNK):
-        rows = session.execute(
+        rows = connection.execute(
             select(_sessions.c.agent_session_id, _sessions.c.id)
             .where(_sessions.c.agent_id == agent_id)
             .where(_sessions.c.agent_session_id.in_(keys[start : start + CHUNK]))
@@ -204,13 +208,13 @@ def _attribute(session: Session, rows: list[dict[str, Any]]) -> None:
         row["attribution"], row["cloud_user_id"], row["product_pool_id"] = outcome
 
 
-def _insert_sessions(session: Session, rows: list[dict[str, Any]]) -> dict[str, int]:
+def _insert_sessions(connection: Connection, rows: list[dict[str, Any]]) -> dict[str, int]:
     """One multi-row INSERT; the new ids come back by the agent's key."""
     returning = insert(_sessions).returning(_sessions.c.agent_session_id, _sessions.c.id)
-    return {key: row_id for key, row_id in session.execute(returning, rows)}
+    return {key: row_id for key, row_id in connection.execute(returning, rows)}
 
 
-def _close_sessions(session: Session, ended: dict[int, datetime]) -> None:
+def _close_sessions(connection: Connection, ended: dict[int, datetime]) -> None:
     """Sessions stored before, stopped now: one executemany."""
     if not ended:
         return
@@ -220,11 +224,11 @@ def _close_sessions(session: Session, ended: dict[int, datetime]) -> None:
         .values(ended_at=bindparam("stopped_at"))
     )
     rows = [{"stopped_id": row_id, "stopped_at": at} for row_id, at in ended.items()]
-    session.execute(statement, rows)
+    connection.execute(statement, rows)
 
 
 def _store_events(
-    session: Session,
+    connection: Connection,
     agent_id: str,
     events: list[Event],
     session_ids: dict[str, int],
@@ -242,4 +246,4 @@ def _store_events(
         }
         for event in events
     ]
-    session.execute(insert(_events), rows)
+    connection.execute(insert(_events), rows)
