@@ -18,14 +18,14 @@ from datetime import datetime, timedelta
 from typing import Any, Literal, cast
 
 from pydantic import ConfigDict, ValidationError, model_validator
-from sqlalchemy import Connection, Table, bindparam, insert, select, update
+from sqlalchemy import Connection, Table, bindparam, insert, null, select, union_all, update
 from sqlalchemy.orm import Session
 
 from seatmeter.server.agents.models import Agent
 from seatmeter.server.api.fields import AgentIdText, AgentTime, Body
 from seatmeter.server.db import utcnow
 from seatmeter.server.errors import ApiError, describe_problem
-from seatmeter.server.sessions.models import SessionEvent, UsageSession
+from seatmeter.server.sessions.models import BigId, SessionEvent, UsageSession
 from seatmeter.server.usage import attribution
 
 log = logging.getLogger(__name__)
@@ -105,9 +105,10 @@ def ingest(session: Session, agent_id: str, events: list[Event]) -> dict[str, in
     # a fifth of each statement's cost here.
     connection = session.connection()
     shift = _clock_correction(_locked_offset(connection, agent_id))
-    fresh = _unseen(connection, agent_id, events)
+    seen, known = _stored_before(connection, agent_id, events)
+    fresh = _unseen(events, seen)
     if fresh:
-        session_ids = _store_sessions(session, agent_id, fresh, shift)
+        session_ids = _store_sessions(session, agent_id, fresh, known, shift)
         _store_events(connection, agent_id, fresh, session_ids, shift)
     log.debug(
         "agent %s: %d events stored, %d already had", agent_id, len(fresh), len(events) - len(fresh)
@@ -127,18 +128,38 @@ def _clock_correction(offset: float) -> timedelta:
     return timedelta(seconds=offset if abs(offset) >= CLOCK_TOLERANCE_S else 0.0)
 
 
-def _unseen(connection: Connection, agent_id: str, events: list[Event]) -> list[Event]:
-    """The events not stored before, each once: one query per CHUNK ids."""
-    ids = list(dict.fromkeys(event.event_id for event in events))
+def _stored_before(
+    connection: Connection, agent_id: str, events: list[Event]
+) -> tuple[set[str], dict[str, int]]:
+    """The batch's event ids stored before, and its sessions' ids by the
+    agent's key: one query for both (a round trip less), per CHUNK events.
+    By key alone, then the agent's rows kept: see migration 0010."""
     seen: set[str] = set()
-    for start in range(0, len(ids), CHUNK):
-        seen.update(
-            connection.scalars(
-                select(_events.c.event_id)
-                .where(_events.c.agent_id == agent_id)
-                .where(_events.c.event_id.in_(ids[start : start + CHUNK]))
-            )
+    known: dict[str, int] = {}
+    for start in range(0, len(events), CHUNK):
+        chunk = events[start : start + CHUNK]
+        event_ids = list(dict.fromkeys(event.event_id for event in chunk))
+        keys = list(dict.fromkeys(event.session_id for event in chunk))
+        query = union_all(
+            select(null().cast(BigId), _events.c.agent_id, _events.c.event_id).where(
+                _events.c.event_id.in_(event_ids)
+            ),
+            select(_sessions.c.id, _sessions.c.agent_id, _sessions.c.agent_session_id).where(
+                _sessions.c.agent_session_id.in_(keys)
+            ),
         )
+        for session_id, owner, key in connection.execute(query):
+            if owner != agent_id:
+                continue
+            if session_id is None:
+                seen.add(key)
+            else:
+                known[key] = session_id
+    return seen, known
+
+
+def _unseen(events: list[Event], seen: set[str]) -> list[Event]:
+    """The events not stored before, each once."""
     fresh = []
     for event in events:
         if event.event_id not in seen:
@@ -148,13 +169,15 @@ def _unseen(connection: Connection, agent_id: str, events: list[Event]) -> list[
 
 
 def _store_sessions(
-    session: Session, agent_id: str, events: list[Event], shift: timedelta
+    session: Session,
+    agent_id: str,
+    events: list[Event],
+    known: dict[str, int],
+    shift: timedelta,
 ) -> dict[str, int]:
     """Create the sessions these events speak of, and close stopped ones;
     returns every session's id by the agent's key."""
     connection = session.connection()
-    wanted = list(dict.fromkeys(event.session_id for event in events))
-    known = _known_sessions(connection, agent_id, wanted)
     # The last stop of a session wins, as if the events came one by one.
     stops = {event.session_id: event.ended_at + shift for event in events if event.ended_at}
     new_rows: dict[str, dict[str, Any]] = {}
@@ -167,18 +190,6 @@ def _store_sessions(
         _attribute(session, list(new_rows.values()))
         known.update(_insert_sessions(connection, list(new_rows.values())))
     _close_sessions(connection, {known[key]: ended_at for key, ended_at in stops.items()})
-    return known
-
-
-def _known_sessions(connection: Connection, agent_id: str, keys: list[str]) -> dict[str, int]:
-    known: dict[str, int] = {}
-    for start in range(0, len(keys), CHUNK):
-        rows = connection.execute(
-            select(_sessions.c.agent_session_id, _sessions.c.id)
-            .where(_sessions.c.agent_id == agent_id)
-            .where(_sessions.c.agent_session_id.in_(keys[start : start + CHUNK]))
-        )
-        known.update({key: row_id for key, row_id in rows if key})
     return known
 
 
