@@ -4,6 +4,7 @@ agent clocks corrected by their measured offset."""
 from datetime import UTC, datetime, timedelta
 
 from conftest import bearer, enrol
+from sqlalchemy import event as sqlalchemy_event
 from sqlalchemy import func, select
 
 from seatmeter.server.sessions.models import SessionEvent, UsageSession
@@ -169,3 +170,46 @@ def test_session_filters_and_paging(admin, tokens):
     assert hours == {"10", "11", "12"}
     assert admin.get("/api/v1/sessions?hostname=cad-01").json()["items"]
     assert not admin.get("/api/v1/sessions?username=nobody").json()["items"]
+
+
+def test_stops_of_sessions_from_earlier_batches_close_each_of_them(admin, tokens):
+    credential = enrol(admin, tokens["agent"], "agent-1", "CAD-01")
+    send(admin, credential, [event(n, f"s-{n}") for n in range(3)])
+
+    later = T0 + timedelta(minutes=20)
+    stops = [
+        event(10 + n, f"s-{n}", kind="stop", ended_at=(later + timedelta(minutes=n)).isoformat())
+        for n in range(2)
+    ]
+    answer = send(admin, credential, stops)
+
+    assert answer.json() == {"accepted": 2, "duplicates": 0}
+    items = admin.get("/api/v1/sessions?active=false").json()["items"]
+    assert sorted(item["duration_s"] for item in items) == [1200, 1260]
+    assert len(admin.get("/api/v1/sessions?active=true").json()["items"]) == 1
+
+
+def test_a_batch_costs_the_same_statements_whatever_its_size(admin, tokens, database):
+    credential = enrol(admin, tokens["agent"], "agent-1", "CAD-01")
+    # Sessions started before, for the batches' stops of known sessions.
+    send(admin, credential, [event(1000 + n, f"old-{n}") for n in range(51)])
+
+    def statements_for(batch: list[dict]) -> int:
+        seen: list[str] = []
+
+        def count(_conn, _cursor, statement, *_args) -> None:
+            seen.append(statement)
+
+        sqlalchemy_event.listen(database.engine, "before_cursor_execute", count)
+        try:
+            assert send(admin, credential, batch).status_code == 200
+        finally:
+            sqlalchemy_event.remove(database.engine, "before_cursor_execute", count)
+        return len(seen)
+
+    # New sessions started and stopped, and known sessions stopped.
+    small = [event(1, "s-1"), event(2, "s-1", kind="stop"), event(3, "old-0", kind="stop")]
+    large = [event(100 + n, f"big-{n // 2}", ("start", "stop")[n % 2]) for n in range(100)]
+    large += [event(200 + n, f"old-{n + 1}", kind="stop") for n in range(50)]
+
+    assert statements_for(small) == statements_for(large)

@@ -25,6 +25,8 @@ class UsageSession(Base):
         Index("ix_sessions_username", "username"),
         # Attribution finds a (host user, application) pair's sessions.
         Index("ix_sessions_username_application", "username", "application"),
+        # Ingestion finds a batch's sessions by key alone (migration 0010).
+        Index("ix_sessions_agent_session_id", "agent_session_id"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -53,6 +55,8 @@ class SessionEvent(Base):
     """One start or stop reported by an agent, kept to make resends no-ops."""
 
     __tablename__ = "session_events"
+    # Ingestion finds a batch's events by event id alone (migration 0010).
+    __table_args__ = (Index("ix_session_events_event_id", "event_id"),)
 
     agent_id: Mapped[str] = mapped_column(
         ForeignKey("agents.id", ondelete="CASCADE"), primary_key=True

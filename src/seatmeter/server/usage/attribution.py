@@ -95,6 +95,16 @@ def attribute(
     return dict(counts)
 
 
+def outcomes(session: Session, pairs: Iterable[Pair]) -> dict[Pair, Outcome]:
+    """How sessions of these pairs are attributed now: for sessions about
+    to be stored, so that they are stored attributed (ingestion)."""
+    wanted = set(pairs)
+    if not wanted:
+        return {}
+    engine = _Engine.load(session)
+    return {pair: engine.decide(*pair) for pair in wanted}
+
+
 def _scopes(
     since: datetime | None, session_ids: Iterable[int] | None
 ) -> list[list[ColumnElement[bool]]]:
