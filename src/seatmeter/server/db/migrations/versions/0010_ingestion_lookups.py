@@ -8,14 +8,14 @@ each key: a batch cost grew with the agent's history. An index on the
 key alone leaves no such choice.
 
 Revision ID: 0010
-Revises: 0008
+Revises: 0009
 Create Date: 2026-12-04
 """
 
 from alembic import op
 
 revision = "0010"
-down_revision = "0008"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
