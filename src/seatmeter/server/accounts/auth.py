@@ -70,8 +70,8 @@ Enroller = Annotated[Caller, Depends(_scope_check("agent"))]
 def current_agent(request: Request, db: Database = Depends(database)) -> str:
     """The id of the agent whose own credential signed the request."""
     credential = bearer(request)
-    with db.reading() as session:
-        agent_id = session.scalar(
+    with db.one_statement() as connection:
+        agent_id = connection.scalar(
             select(Agent.id).where(Agent.credential_hash == token_hash(credential))
         )
     if agent_id is None:
