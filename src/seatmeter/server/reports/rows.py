@@ -230,7 +230,7 @@ def _arrays(
     for offset, name in enumerate(text, start=2):
         labels[name], codes[name] = _coded(columns[offset], count)
     numbers = {
-        name: np.fromiter(columns[offset], np.int64, count)
+        name: _numbers(columns[offset], count)
         for offset, name in enumerate(ids, start=2 + len(text))
     }
     # A session that began after now or ended before since has no length.
@@ -248,13 +248,18 @@ def _coded(values: Any, count: int) -> tuple[np.ndarray, np.ndarray]:
     """The distinct texts, sorted, and each value's position among them:
     numpy's unique, by a dictionary, as sorting a million strings costs
     far more than hashing them when there are only thousands distinct."""
-    seen: dict[str, int] = {}
-    first = np.fromiter((seen.setdefault(value, len(seen)) for value in values), np.int64, count)
-    distinct = np.array(list(seen), dtype=str)
-    order = np.argsort(distinct, kind="stable")
-    rank = np.empty(len(order), dtype=np.int64)
-    rank[order] = np.arange(len(order))
-    return distinct[order], rank[first]
+    distinct = sorted(dict.fromkeys(values))
+    rank = {value: position for position, value in enumerate(distinct)}
+    return np.array(distinct, dtype=str), np.fromiter(
+        map(rank.__getitem__, values), np.int64, count
+    )
+
+
+def _numbers(values: Any, count: int) -> np.ndarray:
+    """Ids as int64: packed ones are already an array."""
+    if isinstance(values, np.ndarray):
+        return values.astype(np.int64, copy=False)
+    return np.fromiter(values, np.int64, count)
 
 
 def _epochs(values: Any, count: int) -> np.ndarray:
