@@ -9,6 +9,7 @@ file names); CSV holds the same values as ISO 8601 text.
 
 import csv
 import io
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -25,7 +26,8 @@ XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 class Table:
     items: list[dict[str, Any]]
     columns: list[str]
-    rows: list[list[Any]]
+    # Lists or tuples: the CSV and XLSX writers take either.
+    rows: Sequence[Sequence[Any]]
     # Shown beside the items in JSON: the report's bounds, zone, paging.
     about: dict[str, Any] = field(default_factory=dict)
 

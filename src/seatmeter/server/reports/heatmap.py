@@ -21,10 +21,8 @@ def heatmap(session: Session, report: ReportQuery) -> Table:
     group_by = choose("group_by", report.group_by, ("user", "host"), "user")
     cut = periods(report.since, report.until, report.tz, granularity)
     cells = per_key(keyed(session, report, group_by), cut, report, times=False)
-    items = [
-        {"key": cell["key"], "period": cell["period"], "hours": cell["hours"]} for cell in cells
-    ]
-    keys = sorted({item["key"] for item in items})
+    rows = list(zip(cells.key, cells.period, cells.hours, strict=True))
+    items = [{"key": key, "period": period, "hours": hours} for key, period, hours in rows]
+    keys = sorted(set(cells.key))
     about = {"granularity": granularity, "group_by": group_by, "keys": keys, **bounds(report)}
-    rows = [[item["key"], item["period"], item["hours"]] for item in items]
     return Table(items, COLUMNS, rows, about)

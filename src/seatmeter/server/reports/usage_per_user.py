@@ -50,9 +50,11 @@ def usage_per_user(session: Session, report: ReportQuery) -> Table:
     group_by = choose("group_by", report.group_by, GROUP_BY, "user")
     granularity = choose("granularity", report.granularity, GRANULARITIES, "all")
     cut = periods(report.since, report.until, report.tz, granularity)
-    items = per_key(keyed(session, report, group_by), cut, report)
+    cells = per_key(keyed(session, report, group_by), cut, report)
+    rows = list(zip(*cells.columns(), strict=True))
+    items = [dict(zip(COLUMNS, row, strict=True)) for row in rows]
     about = {"group_by": group_by, "granularity": granularity, **bounds(report)}
-    return Table(items, COLUMNS, [list(item.values()) for item in items], about)
+    return Table(items, COLUMNS, rows, about)
 
 
 def keyed(session: Session, report: ReportQuery, group_by: str) -> Keyed:
@@ -75,9 +77,34 @@ def keyed(session: Session, report: ReportQuery, group_by: str) -> Keyed:
     return Keyed(rows, pair, names)
 
 
-def per_key(
-    found: Keyed, cut: Periods, report: ReportQuery, times: bool = True
-) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class Cells:
+    """The figures of each key and period with use, as parallel lists in
+    the order of key name then period: columns, not an object per cell,
+    which is what a heatmap's hundreds of thousands of cells cost."""
+
+    key: list[str]
+    period: list[str]
+    hours: list[float]
+    sessions: list[int]
+    days_used: list[int]
+    first_use: list[datetime | None]
+    last_use: list[datetime | None]
+
+    def columns(self) -> tuple[list[Any], ...]:
+        """The lists in the order of the report's COLUMNS."""
+        return (
+            self.key,
+            self.period,
+            self.hours,
+            self.sessions,
+            self.days_used,
+            self.first_use,
+            self.last_use,
+        )
+
+
+def per_key(found: Keyed, cut: Periods, report: ReportQuery, times: bool = True) -> Cells:
     """The figures per key and period; `times` adds first and last use."""
     rows, count = found.rows, len(cut)
     cells = len(found.names) * count
@@ -86,54 +113,44 @@ def per_key(
     # Cut at period edges and local midnights together, so each piece
     # lies in one period and one day.
     days = day_edges(report.since, report.until, report.tz)
-    fine = np.union1d(cut.edges, days)
-    pieces = split(use.intervals.start, use.intervals.end, fine)
+    pieces = split(use.intervals.start, use.intervals.end, np.union1d(cut.edges, days))
     period = np.searchsorted(cut.edges, pieces.start, side="right") - 1
     day = np.searchsorted(days, pieces.start, side="right") - 1
     cell = use.intervals.group[pieces.index] * count + period
     seconds = per_cell(cell, cells, pieces.end - pieces.start)
-    days_used = distinct_per_cell(cell, day, cells)
-    first = min_per_cell(cell, pieces.start, cells, np.inf)
-    last = max_per_cell(cell, pieces.end, cells, -np.inf)
+    used = _used_cells(seconds, found.names, count)
     sessions = split(rows.start, rows.end, cut.edges)
-    session_cell = found.key[sessions.index] * count + sessions.period
-    counted = per_cell(session_cell, cells)
-    # One item per key and period with use: aggregates, not session rows,
-    # in the order of key name then period (period labels grow with
-    # their index), sorted by numpy rather than by Python's tuples.
+    counted = per_cell(found.key[sessions.index] * count + sessions.period, cells)
+    key_of, period_of = np.divmod(used, count)
+    nothing: list[datetime | None] = [None] * len(used)
+    firsts, lasts = nothing, nothing
+    if times:
+        first = min_per_cell(cell, pieces.start, cells, np.inf)
+        last = max_per_cell(cell, pieces.end, cells, -np.inf)
+        firsts, lasts = _moments(first[used], report), _moments(last[used], report)
+    labels = np.array([cut.label(index) for index in range(count)], dtype=object)
+    return Cells(
+        key=np.array(found.names, dtype=object)[key_of].tolist(),
+        period=labels[period_of].tolist(),
+        hours=np.round(seconds[used] / 3600, 6).tolist(),
+        sessions=counted[used].tolist(),
+        days_used=distinct_per_cell(cell, day, cells)[used].tolist(),
+        first_use=firsts,
+        last_use=lasts,
+    )
+
+
+def _used_cells(seconds: np.ndarray, names: list[str], count: int) -> np.ndarray:
+    """The cells with use, in the order of key name then period (period
+    labels grow with their index), sorted by numpy."""
     used = np.flatnonzero(seconds > 0)
     key_of, period_of = np.divmod(used, count)
-    _, name_rank = np.unique(np.array(found.names, dtype=str), return_inverse=True)
-    order = np.lexsort((period_of, np.asarray(name_rank).reshape(-1)[key_of]))
-    used, key_of, period_of = used[order], key_of[order], period_of[order]
-    labels = [cut.label(index) for index in range(count)]
-    firsts: list[Any] = [None] * len(used)
-    lasts: list[Any] = [None] * len(used)
-    if times:
-        firsts = [datetime.fromtimestamp(at, report.tz) for at in np.round(first[used], 6).tolist()]
-        lasts = [datetime.fromtimestamp(at, report.tz) for at in np.round(last[used], 6).tolist()]
-    columns = zip(
-        key_of.tolist(),
-        period_of.tolist(),
-        np.round(seconds[used] / 3600, 6).tolist(),
-        counted[used].tolist(),
-        days_used[used].tolist(),
-        firsts,
-        lasts,
-        strict=True,
-    )
-    return [
-        {
-            "key": found.names[key],
-            "period": labels[period_index],
-            "hours": hours_used,
-            "sessions": sessions_count,
-            "days_used": days,
-            "first_use": first_use,
-            "last_use": last_use,
-        }
-        for key, period_index, hours_used, sessions_count, days, first_use, last_use in columns
-    ]
+    _, name_rank = np.unique(np.array(names, dtype=str), return_inverse=True)
+    return used[np.lexsort((period_of, np.asarray(name_rank).reshape(-1)[key_of]))]
+
+
+def _moments(epochs: np.ndarray, report: ReportQuery) -> list[datetime | None]:
+    return [datetime.fromtimestamp(at, report.tz) for at in np.round(epochs, 6).tolist()]
 
 
 def _by_host_group(session: Session, report: ReportQuery) -> Keyed:

@@ -1,0 +1,71 @@
+"""The sweep's unions and levels, by hand, both ways it sorts events.
+
+Whole-microsecond times sort as one packed integer per event; finer
+times (or too wide a span) sort by three keys. Both must give the
+figures worked out here.
+"""
+
+import numpy as np
+import pytest
+
+from seatmeter.server.reports.sweep import Intervals, levels, union
+
+# A moment in 2023, and a shift that makes times finer than a microsecond.
+T0 = 1_700_000_000.0
+WHOLE, FINE = 0.0, 2.5e-7
+
+
+@pytest.mark.parametrize("shift", [WHOLE, FINE])
+def test_union_merges_overlapping_and_touching_intervals(shift: float) -> None:
+    group = np.array([0, 0, 0, 1, 1, 0])
+    start = T0 + shift + np.array([0.0, 5, 20, 1, 3, 40])
+    end = T0 + shift + np.array([10.0, 20, 30, 2, 4, 41.5])
+    merged = union(group, start, end)
+    assert merged.group.tolist() == [0, 0, 1, 1]
+    assert (merged.start - T0 - shift).round(6).tolist() == [0, 40, 1, 3]
+    assert (merged.end - T0 - shift).round(6).tolist() == [30, 41.5, 2, 4]
+
+
+@pytest.mark.parametrize("shift", [WHOLE, FINE])
+def test_levels_cut_at_edges_with_ends_before_starts(shift: float) -> None:
+    # Group 0: two overlapping, then one starting as another ends.
+    intervals = Intervals(
+        group=np.array([0, 0, 0, 1]),
+        start=T0 + shift + np.array([0.0, 5, 20, 2]),
+        end=T0 + shift + np.array([10.0, 20, 25, 3]),
+    )
+    edges = T0 + shift + np.array([0.0, 8, 30])
+    found = levels(intervals, edges, 2)
+    stretches = list(
+        zip(
+            found.group.tolist(),
+            found.period.tolist(),
+            (found.start - T0 - shift).round(6).tolist(),
+            found.seconds.round(6).tolist(),
+            found.level.tolist(),
+            strict=True,
+        )
+    )
+    assert stretches == [
+        (0, 0, 0, 5, 1),
+        (0, 0, 5, 3, 2),
+        (0, 1, 8, 2, 2),
+        (0, 1, 10, 10, 1),
+        (0, 1, 20, 5, 1),
+        (0, 1, 25, 5, 0),
+        (1, 0, 0, 2, 0),
+        (1, 0, 2, 1, 1),
+        (1, 0, 3, 5, 0),
+        (1, 1, 8, 22, 0),
+    ]
+
+
+def test_a_span_too_wide_to_pack_still_merges() -> None:
+    # Ten thousand groups over three thousand years: the keys would
+    # overflow, so the three-key sort answers.
+    group = np.array([9_999, 9_999, 0])
+    start = np.array([0.0, 5.0, 0.0])
+    end = np.array([10.0, 9.5e10, 1.0])
+    merged = union(group, start, end)
+    assert merged.group.tolist() == [0, 9_999]
+    assert merged.end.tolist() == [1.0, 9.5e10]
