@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from seatmeter.agent.catalog import load_packaged
-from seatmeter.server.agents.models import Agent
+from seatmeter.server.agents.models import Agent, MonitoringGeneration
 from seatmeter.server.app import create_app
 from seatmeter.server.db import Database
 
@@ -168,3 +168,45 @@ def test_a_new_catalog_reaches_the_next_check_in_through_another_process(
     assert admin.put("/api/v1/catalog", json=newer).status_code == 200
 
     assert check_in(other_process, credential)["catalog_revision"] == packaged.revision + 1
+
+
+def generation(database: Database) -> int:
+    with database.reading() as session:
+        return session.scalars(select(MonitoringGeneration.value)).one()
+
+
+def test_an_enrolment_voids_no_kept_decision(admin, tokens, database):
+    server = admin.post("/api/v1/license-servers", json={"name": "Main", "team_id": "1"})
+    assert server.status_code == 201, server.text
+    before = generation(database)
+
+    credential = enrol(admin, tokens["agent"], "agent-2", "CAD-02")  # joins Default
+
+    assert generation(database) == before
+    assert check_in(admin, credential)["monitoring"] is True
+
+
+def test_what_decides_monitoring_moves_the_generation(admin, database):
+    moves = []
+    group = admin.post("/api/v1/agent-groups", json={"name": "CAD"}).json()
+    server = admin.post(
+        "/api/v1/license-servers", json={"name": "Main", "team_id": "1", "agent_group_ids": []}
+    ).json()
+    changes = [
+        (
+            "select",
+            "patch",
+            f"/api/v1/license-servers/{server['id']}",
+            {"agent_group_ids": [group["id"]]},
+        ),
+        ("disable", "patch", f"/api/v1/license-servers/{server['id']}", {"enabled": False}),
+        ("rename server", "patch", f"/api/v1/license-servers/{server['id']}", {"name": "Other"}),
+        ("rename group", "patch", f"/api/v1/agent-groups/{group['id']}", {"name": "Drafting"}),
+    ]
+    for name, method, path, body in changes:
+        before = generation(database)
+        answer = admin.request(method, path, json=body)
+        assert answer.status_code == 200, answer.text
+        moves.append((name, generation(database) > before))
+
+    assert moves == [(name, True) for name, *_ in changes]

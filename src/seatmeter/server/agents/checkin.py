@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import String, bindparam, cast, func, select
 from sqlalchemy.orm import Session
 
 from seatmeter.server.accounts.credentials import (
@@ -14,6 +14,7 @@ from seatmeter.server.accounts.credentials import (
     token_hash,
 )
 from seatmeter.server.agent_groups import service as groups
+from seatmeter.server.agent_groups.models import agent_group_members
 from seatmeter.server.agents import monitoring
 from seatmeter.server.agents.heartbeats import Heartbeats
 from seatmeter.server.agents.models import Agent, MonitoringGeneration
@@ -70,8 +71,14 @@ class Standing:
     catalog_revision: int | None
     problems: list[dict[str, Any]]
     generation: int
+    groups: tuple[int, ...]
 
 
+_GROUPS = (
+    select(func.aggregate_strings(cast(agent_group_members.c.agent_group_id, String), ","))
+    .where(agent_group_members.c.agent_id == Agent.id)
+    .scalar_subquery()
+)
 _STANDING = select(
     Agent.id,
     Agent.hostname,
@@ -82,7 +89,11 @@ _STANDING = select(
     Agent.monitoring,
     Agent.catalog_revision,
     Agent.problems,
-    select(MonitoringGeneration.value).where(MonitoringGeneration.id == 1).scalar_subquery(),
+    select(MonitoringGeneration.value)
+    .where(MonitoringGeneration.id == 1)
+    .scalar_subquery()
+    .label("generation"),
+    _GROUPS.label("groups"),
 ).where(Agent.credential_hash == bindparam("credential_hash"))
 
 
@@ -90,7 +101,11 @@ def standing(db: Database, credential: str) -> Standing | None:
     """The agent whose credential this is, or None for no agent."""
     with db.one_statement() as connection:
         row = connection.execute(_STANDING, {"credential_hash": token_hash(credential)}).first()
-    return None if row is None else Standing(*row)
+    if row is None:
+        return None
+    found = dict(row._mapping)
+    listed = (found.pop("groups") or "").split(",")
+    return Standing(**found, groups=tuple(sorted(int(group) for group in listed if group)))
 
 
 def check_in(
@@ -103,18 +118,24 @@ def check_in(
     """Record the check-in and say what the agent is to do.
 
     A check-in that changes nothing but the time is a heartbeat: it is
-    answered from the decision kept for this generation and written
+    answered from the decision kept for the agent's groups and written
     with others a moment later. Anything else is written at once.
     """
     now = utcnow()
     offset = round((now - report["clock"]).total_seconds(), 3)
-    told = desk.decisions.get(agent.id, agent.generation)
-    if told is not None and _only_time_moved(agent, report, ip_address, offset, told):
+    told = desk.decisions.get(agent.generation, agent.groups)
+    if told is None:
+        with db.reading() as session:
+            told = monitoring.Told(
+                monitoring.decide_for(session, agent.groups),
+                catalogs.current_revision(session),
+            )
+        desk.decisions.keep(agent.generation, agent.groups, told)
+    if _only_time_moved(agent, report, ip_address, offset, told):
         desk.heartbeats.note(agent.id, now, offset)
     else:
         with db.writing() as session:
-            told = _record(session, agent.id, report, ip_address, offset, now)
-        desk.decisions.keep(agent.id, agent.generation, told)
+            _record(session, agent.id, report, ip_address, offset, now, told)
         desk.heartbeats.forget(agent.id)
     return _instructions(agent.id, told, desk.settings, now)
 
@@ -152,7 +173,8 @@ def _record(
     ip_address: str | None,
     offset: float,
     now: datetime,
-) -> monitoring.Told:
+    told: monitoring.Told,
+) -> None:
     agent = session.get(Agent, agent_id, with_for_update=True)
     assert agent is not None, "the credential check found this agent"
     agent.last_seen = now
@@ -162,8 +184,7 @@ def _record(
         if report.get(name) is not None:
             setattr(agent, name, report[name])
     agent.problems = _merge_problems(agent.problems, report.get("problems", []), now)
-
-    decision = monitoring.decide(session, agent_id)
+    decision = told.decision
     if decision.monitoring != agent.monitoring:
         log.info(
             "agent %s (%s) monitoring %s: %s",
@@ -173,7 +194,6 @@ def _record(
             decision.reason,
         )
     agent.monitoring = decision.monitoring
-    return monitoring.Told(decision, catalogs.current_revision(session))
 
 
 def _instructions(

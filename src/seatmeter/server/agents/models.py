@@ -38,8 +38,8 @@ class Agent(Base):
 
 class MonitoringGeneration(Base):
     """One row whose value moves, by trigger, whenever a change to groups,
-    memberships, selections, license servers or catalogs could change
-    what an agent is told (migration 0009)."""
+    selections, license servers or catalogs could change what agents are
+    told (migration 0009). Memberships are read at each check-in."""
 
     __tablename__ = "monitoring_generation"
 

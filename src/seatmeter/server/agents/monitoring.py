@@ -31,42 +31,52 @@ class Told:
 
 
 class Decisions:
-    """The last thing each agent was told, while it still holds.
+    """What agents are told, by the set of groups they are in.
 
-    Whatever could change a decision (groups, memberships, selections,
-    license servers, catalogs) moves the monitoring generation, by
-    trigger, in the same transaction. An answer kept under one
-    generation is therefore good until the generation moves; a process
-    reads the generation with every check-in, so a change made through
-    any process reaches every agent at its next check-in.
+    A decision depends only on an agent's groups and on what is selected
+    where, so agents in the same groups share one. Whatever could change
+    it beyond the agent's own memberships (a selection, a license
+    server's name, type or enabled flag, a group's name, the catalog)
+    moves the monitoring generation, by trigger, in the same
+    transaction. Each check-in reads the generation and the agent's
+    groups with its credential, so a change made through any process
+    reaches every agent at its next check-in.
     """
 
     def __init__(self) -> None:
-        # One entry per agent; a stale one is replaced at its next check-in.
-        self._told: dict[str, tuple[int, Told]] = {}
+        self._told: dict[tuple[int, tuple[int, ...]], Told] = {}
 
-    def get(self, agent_id: str, generation: int) -> Told | None:
-        kept = self._told.get(agent_id)
-        return kept[1] if kept is not None and kept[0] == generation else None
+    def get(self, generation: int, groups: tuple[int, ...]) -> Told | None:
+        return self._told.get((generation, groups))
 
-    def keep(self, agent_id: str, generation: int, told: Told) -> None:
+    def keep(self, generation: int, groups: tuple[int, ...], told: Told) -> None:
         """Keep `told`, decided from data at least as new as `generation`."""
-        self._told[agent_id] = (generation, told)
+        if any(kept != generation for kept, _ in self._told):
+            # A new generation: what was kept under older ones is void.
+            self._told = {key: value for key, value in self._told.items() if key[0] >= generation}
+        self._told[(generation, groups)] = told
 
 
 def decide(session: Session, agent_id: str) -> Decision:
+    """The decision for an agent, from its memberships as stored."""
+    groups = session.scalars(
+        select(agent_group_members.c.agent_group_id).where(
+            agent_group_members.c.agent_id == agent_id
+        )
+    ).all()
+    return decide_for(session, tuple(sorted(groups)))
+
+
+def decide_for(session: Session, groups: tuple[int, ...]) -> Decision:
+    """The decision for an agent in exactly these groups."""
     selections = session.execute(
         select(LicenseServer.id, LicenseServer.name, AgentGroup.name)
         .join(
             license_server_agent_groups,
             license_server_agent_groups.c.license_server_id == LicenseServer.id,
         )
-        .join(
-            agent_group_members,
-            agent_group_members.c.agent_group_id == license_server_agent_groups.c.agent_group_id,
-        )
-        .join(AgentGroup, AgentGroup.id == agent_group_members.c.agent_group_id)
-        .where(agent_group_members.c.agent_id == agent_id)
+        .join(AgentGroup, AgentGroup.id == license_server_agent_groups.c.agent_group_id)
+        .where(AgentGroup.id.in_(groups))
         .where(LicenseServer.enabled, LicenseServer.type == "autodesk")
         .order_by(LicenseServer.id, AgentGroup.name)
     ).all()
@@ -77,23 +87,20 @@ def decide(session: Session, agent_id: str) -> Decision:
             f"agent group {group!r} is selected on license server {server!r}",
             tuple(sorted({row[0] for row in selections})),
         )
-    return Decision(False, _why_not(session, agent_id))
+    return Decision(False, _why_not(session, groups))
 
 
-def _why_not(session: Session, agent_id: str) -> str:
-    groups = session.scalars(
-        select(AgentGroup.name)
-        .join(agent_group_members)
-        .where(agent_group_members.c.agent_id == agent_id)
-        .order_by(AgentGroup.name)
+def _why_not(session: Session, groups: tuple[int, ...]) -> str:
+    names = session.scalars(
+        select(AgentGroup.name).where(AgentGroup.id.in_(groups)).order_by(AgentGroup.name)
     ).all()
-    if not groups:
+    if not names:
         return (
             "the agent is in no agent group; add it to a group that is "
             "selected on an Autodesk license server"
         )
-    names = ", ".join(repr(name) for name in groups)
+    listed = ", ".join(repr(name) for name in names)
     return (
-        f"none of the agent's groups ({names}) is selected on an enabled "
+        f"none of the agent's groups ({listed}) is selected on an enabled "
         "Autodesk license server; select one on the license server"
     )

@@ -1,12 +1,15 @@
-"""monitoring generation: a counter that moves whenever what decides an
-agent's monitoring changes, so check-ins can trust a cached decision
+"""monitoring generation: a counter that moves whenever what decides
+monitoring changes, beyond an agent's own memberships (which each
+check-in reads), so check-ins can trust a kept decision
 
 Revision ID: 0009
 Revises: 0008
 Create Date: 2026-12-04
 
 Triggers bump the counter, so no code path that changes groups,
-memberships, selections, license servers or catalogs can forget to.
+selections, license servers or catalogs can forget to. Memberships are
+not watched: an enrolment joining a group would void every kept
+decision, and each check-in reads its agent's groups anyway.
 """
 
 import sqlalchemy as sa
@@ -19,7 +22,6 @@ depends_on = None
 
 # table -> the changes to it that can change a decision or its reason
 WATCHED = {
-    "agent_group_members": ("INSERT", "UPDATE", "DELETE"),
     "license_server_agent_groups": ("INSERT", "UPDATE", "DELETE"),
     "license_servers": ("INSERT", "UPDATE OF enabled, type, name", "DELETE"),
     "agent_groups": ("UPDATE OF name", "DELETE"),
