@@ -2,7 +2,7 @@
 killed backend) is replaced before use, not handed to a request."""
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, literal, select, text
 from sqlalchemy.exc import OperationalError
 
 from seatmeter.server.db import Database, engine
@@ -55,4 +55,18 @@ def test_a_busy_connection_is_not_tested_before_use(postgres, monkeypatch):
     with pytest.raises(OperationalError):
         answer(database)
     assert answer(database) == 42  # the pool was renewed
+    database.dispose()
+
+
+def test_a_driver_read_on_a_lost_connection_is_answered_anyway(postgres, monkeypatch):
+    # first_row runs on the driver; when that fails it goes through
+    # SQLAlchemy, which replaces the connection (and names any error).
+    database = Database(postgres, pool_size=1)
+    statement = select(literal(7).label("seven"))
+    assert database.first_row(statement) == (7,)
+    assert kill_other_backends(postgres) == 1
+
+    monkeypatch.setattr(engine, "PING_AFTER_IDLE_S", 3600.0)
+    assert database.first_row(statement) == (7,)
+    assert database.first_row(statement) == (7,)
     database.dispose()

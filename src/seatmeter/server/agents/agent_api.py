@@ -5,10 +5,12 @@ agent's own credential, so an agent can only ever write as itself.
 """
 
 from datetime import datetime
+from functools import cache
 from typing import Annotated, Any
 
+import anyio
+import anyio.to_thread
 from fastapi import APIRouter, Depends, Request
-from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from seatmeter.server.accounts.auth import AgentId, Enroller, bearer, not_an_agent
@@ -22,6 +24,8 @@ from seatmeter.server.operations.metrics import AppMetrics
 from seatmeter.server.sessions import ingestion
 
 router = APIRouter(prefix="/api/agent/v1", tags=["agent API"], route_class=StrictRoute)
+
+CHECK_IN_THREADS = 4
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 
@@ -104,11 +108,23 @@ async def check_in(body: CheckIn, credential: AgentCredential, request: Request)
     # check-in is the call every agent makes, so it takes the short road.
     state = request.app.state
     report, address = body.model_dump(), _address(request)
-    told = await run_in_threadpool(
-        _check_in, state.database, credential, report, address, state.check_in_desk
+    told = await anyio.to_thread.run_sync(
+        _check_in,
+        state.database,
+        credential,
+        report,
+        address,
+        state.check_in_desk,
+        limiter=_check_in_threads(),
     )
     state.metrics.check_ins.inc()
     return told
+
+
+@cache
+def _check_in_threads() -> anyio.CapacityLimiter:
+    """Few threads for check-ins: more only queue for the GIL."""
+    return anyio.CapacityLimiter(CHECK_IN_THREADS)
 
 
 def _check_in(

@@ -1,5 +1,6 @@
 """Enrolment and check-in: how an agent joins and what it is told."""
 
+import json
 import logging
 from dataclasses import dataclass
 from datetime import datetime
@@ -94,18 +95,29 @@ _STANDING = select(
     .scalar_subquery()
     .label("generation"),
     _GROUPS.label("groups"),
-).where(Agent.credential_hash == bindparam("credential_hash"))
+).where(Agent.credential_hash == bindparam("credential_hash", ""))
 
 
 def standing(db: Database, credential: str) -> Standing | None:
     """The agent whose credential this is, or None for no agent."""
-    with db.one_statement() as connection:
-        row = connection.execute(_STANDING, {"credential_hash": token_hash(credential)}).first()
+    row = db.first_row(_STANDING, credential_hash=token_hash(credential))
     if row is None:
         return None
-    found = dict(row._mapping)
-    listed = (found.pop("groups") or "").split(",")
-    return Standing(**found, groups=tuple(sorted(int(group) for group in listed if group)))
+    agent_id, hostname, os, version, address, offset, monitoring, revision, *rest = row
+    problems, generation, groups = rest
+    return Standing(
+        agent_id,
+        hostname,
+        os,
+        version,
+        address,
+        offset,
+        bool(monitoring),
+        revision,
+        json.loads(problems) if isinstance(problems, str) else problems,
+        generation,
+        tuple(sorted(int(group) for group in (groups or "").split(",") if group)),
+    )
 
 
 def check_in(

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, Executable, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session
@@ -32,6 +32,9 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 # PostgreSQL one a login.
 DEFAULT_POOL_SIZE = 20
 PING_AFTER_IDLE_S = 5.0
+
+# a statement as its driver takes it: text, parameter order, fixed values
+_DriverSql = tuple[str, tuple[str, ...] | None, dict[str, Any]]
 
 # by "is it SQLite": how a connection runs one statement without BEGIN
 _ONE_STATEMENT: dict[bool, dict[str, Any]] = {
@@ -53,6 +56,7 @@ class Database:
         )
         # Only SQLite has one writer at a time; PostgreSQL needs no queue.
         self._writer_queue = threading.RLock() if self.dialect == "sqlite" else None
+        self._compiled: dict[Executable, _DriverSql] = {}
 
     @property
     def dialect(self) -> str:
@@ -62,6 +66,60 @@ class Database:
     def reading(self) -> Iterator[Session]:
         with Session(self.engine, expire_on_commit=False) as session, session.begin():
             yield session
+
+    def first_row(self, statement: Executable, **values: Any) -> tuple[Any, ...] | None:
+        """The first row of a read, run on the driver itself, outside a
+        transaction, with the driver's own types (SQLite: JSON as text,
+        booleans as 0 and 1).
+
+        For the one statement every agent runs every minute: SQLAlchemy
+        compiles it once here, and its own work per execution (about four
+        times the database's for a lookup by key) is skipped. When the
+        driver fails, the statement goes through SQLAlchemy after all, so
+        the error is named as everywhere else and a lost connection
+        renews the pool.
+        """
+        try:
+            return self._first_row_on_driver(statement, values)
+        except self.engine.dialect.loaded_dbapi.Error:
+            with self.one_statement() as connection:
+                row = connection.execute(statement, values).first()
+            return None if row is None else tuple(row)
+
+    def _first_row_on_driver(
+        self, statement: Executable, values: dict[str, Any]
+    ) -> tuple[Any, ...] | None:
+        sql, names, defaults = self._driver_sql(statement)
+        values = {**defaults, **values}
+        raw = self.engine.raw_connection()
+        try:
+            driver: Any = raw.driver_connection
+            if self.dialect != "sqlite":
+                driver.autocommit = True
+            cursor = raw.cursor()
+            cursor.execute(sql, [values[n] for n in names] if names else values)
+            row = cursor.fetchone()
+            cursor.close()
+            if self.dialect != "sqlite":
+                driver.autocommit = False
+        except Exception:
+            raw.invalidate()  # not back into the pool
+            raise
+        finally:
+            raw.close()
+        return None if row is None else tuple(row)
+
+    def _driver_sql(self, statement: Executable) -> _DriverSql:
+        found = self._compiled.get(statement)
+        if found is None:
+            compiled = statement.compile(  # type: ignore[attr-defined]
+                dialect=self.engine.dialect, compile_kwargs={"render_postcompile": True}
+            )
+            positions = compiled.positiontup
+            names = tuple(positions) if positions else None
+            found = (str(compiled), names, dict(compiled.params))
+            self._compiled[statement] = found
+        return found
 
     @contextmanager
     def one_statement(self) -> Iterator[Connection]:

@@ -7,7 +7,7 @@ until do not apply: it is about now.
 """
 
 from collections import defaultdict
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -82,18 +82,22 @@ def _running(session: Session, report: ReportQuery) -> dict[int, list[dict[str, 
     found = result.cursor.fetchall()
     result.close()
     per_pool: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    local = _local_from_text if found and isinstance(found[0][-1], str) else _local
+    tz = report.tz
     for row in found:
         running = dict(zip(RUNNING, row, strict=True))
-        running["started_at"] = _local(running["started_at"], report.tz)
+        running["started_at"] = local(running["started_at"], tz)
         per_pool[running["product_pool_id"]].append(running)
     return per_pool
 
 
-def _local(started: datetime | str, tz: ZoneInfo) -> datetime:
-    """A start as the driver gives it (SQLite: UTC text) in the zone."""
-    if isinstance(started, str):
-        started = datetime.fromisoformat(started).replace(tzinfo=UTC)
+def _local(started: datetime, tz: ZoneInfo) -> datetime:
     return started.astimezone(tz)
+
+
+def _local_from_text(started: str, tz: ZoneInfo) -> datetime:
+    """A start as SQLite's driver gives it, UTC text, in the zone."""
+    return datetime.fromisoformat(started + "+00:00").astimezone(tz)
 
 
 def _column(name: str) -> Any:
