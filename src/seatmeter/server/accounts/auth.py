@@ -12,7 +12,7 @@ from datetime import timedelta
 from typing import Annotated
 
 from fastapi import Depends, Request
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 
 from seatmeter.server.accounts.credentials import token_hash
 from seatmeter.server.accounts.models import ApiToken
@@ -67,15 +67,17 @@ Admin = Annotated[Caller, Depends(_scope_check("admin"))]
 Enroller = Annotated[Caller, Depends(_scope_check("agent"))]
 
 
+_AGENT_BY_CREDENTIAL = select(Agent.id).where(
+    Agent.credential_hash == bindparam("credential_hash", "")
+)
+
+
 def current_agent(request: Request, db: Database = Depends(database)) -> str:
     """The id of the agent whose own credential signed the request."""
-    credential = bearer(request)
-    with db.one_statement() as connection:
-        agent_id = connection.scalar(
-            select(Agent.id).where(Agent.credential_hash == token_hash(credential))
-        )
-    if agent_id is None:
+    found = db.first_row(_AGENT_BY_CREDENTIAL, credential_hash=token_hash(bearer(request)))
+    if found is None:
         raise not_an_agent()
+    agent_id: str = found[0]
     return agent_id
 
 

@@ -8,7 +8,6 @@ GET  /api/v1/license-servers/{id}/syncs[/{sync_id}]
 """
 
 import html
-import threading
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -182,12 +181,7 @@ def start_sync(
     if wait:
         result = sync.carry_out(db, box, config, sync_id, owner, http)
         return JSONResponse(SyncOut(**result).model_dump(mode="json"), status_code=200)
-    threading.Thread(
-        target=sync.carry_out,
-        args=(db, box, config, sync_id, owner, http),
-        name=f"sync-{sync_id}",
-        daemon=True,
-    ).start()
+    sync.carry_out_in_background(db, box, config, sync_id, owner, http)
     return sync.describe(db, sync_id)
 
 

@@ -11,6 +11,7 @@ lease simply runs out. The holder renews it between pages.
 """
 
 import logging
+import threading
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -137,6 +138,23 @@ def carry_out(
     finally:
         client.close()
     return describe(database, sync_id)
+
+
+def carry_out_in_background(
+    database: Database,
+    box: SecretBox,
+    settings: Settings,
+    sync_id: int,
+    owner: str,
+    transport: httpx.BaseTransport | None = None,
+) -> None:
+    """`carry_out` on a thread of its own, for callers that answer at once."""
+    threading.Thread(
+        target=carry_out,
+        args=(database, box, settings, sync_id, owner, transport),
+        name=f"sync-{sync_id}",
+        daemon=True,
+    ).start()
 
 
 def fetch(client: TeamAdminClient) -> Snapshot:

@@ -74,7 +74,8 @@ class Database:
 
         For the one statement every agent runs every minute: SQLAlchemy
         compiles it once here, and its own work per execution (about four
-        times the database's for a lookup by key) is skipped. When the
+        times the database's for a lookup by key) is skipped. Pass a
+        statement built once, at import: each is compiled and kept. When the
         driver fails, the statement goes through SQLAlchemy after all, so
         the error is named as everywhere else and a lost connection
         renews the pool.

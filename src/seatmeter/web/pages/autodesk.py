@@ -7,7 +7,6 @@ to the connector's callback. A sync runs in the background, as the API's
 does; the page shows it in the history, newest first.
 """
 
-import threading
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -50,12 +49,7 @@ def sync_now(
     server_id: RowId, _: AdminForm, db: Db, box: Box, config: Config, http: Transport
 ) -> Response:
     sync_id, owner = sync.begin(db, server_id, "manual")
-    threading.Thread(
-        target=sync.carry_out,
-        args=(db, box, config, sync_id, owner, http),
-        name=f"sync-{sync_id}",
-        daemon=True,
-    ).start()
+    sync.carry_out_in_background(db, box, config, sync_id, owner, http)
     return back_to(f"/license-servers/{server_id}", f"sync {sync_id} started")
 
 
