@@ -13,7 +13,7 @@ from sqlalchemy import insert, update
 from seatmeter.server.agent_groups.models import AgentGroup, agent_group_members
 from seatmeter.server.agents.models import Agent
 from seatmeter.server.db import Database
-from seatmeter.server.reports import sessions_grid
+from seatmeter.server.reports import current_usage, sessions_grid
 from seatmeter.server.sessions.models import UsageSession
 
 __all__ = ["reader", "world"]
@@ -230,6 +230,31 @@ def test_current_usage(reader: TestClient, world: dict[str, int]) -> None:
     assert (acad["seats"], acad["assigned"], acad["in_use"]) == (2, 2, 2)
     assert [s["username"] for s in acad["sessions"]] == ["CORP\\erin", "CORP\\bob"]
     assert acad["sessions"][1]["started_at"] == "2026-03-30T12:00:00+02:00"
+
+
+def test_current_usage_reads_running_sessions_from_their_index(database: Database) -> None:
+    query = current_usage._RUNNING_NOW
+    now = {"now": "2026-03-30 12:00:00+00:00"}
+    with database.engine.connect() as connection:
+        if database.dialect == "postgresql":
+            # An empty table is scanned whatever its indexes; forbid that
+            # to see whether the running index serves the query at all.
+            connection.exec_driver_sql("SET enable_seqscan = off")
+            connection.exec_driver_sql("SET enable_bitmapscan = off")
+        compiled = query.compile(dialect=database.engine.dialect)
+        plan = connection.exec_driver_sql(
+            f"EXPLAIN {'QUERY PLAN ' if database.dialect == 'sqlite' else ''}{compiled}",
+            tuple(now.values()) if database.dialect == "sqlite" else now,
+        ).all()
+
+    text = " ".join(str(row[-1]) for row in plan)
+    # SQLite answers from the index alone, without a lookup per session.
+    wanted = (
+        "COVERING INDEX ix_sessions_running"
+        if database.dialect == "sqlite"
+        else "ix_sessions_running"
+    )
+    assert wanted in text
 
 
 def test_sessions_grid_sorts_filters_and_pages(reader: TestClient, world: dict[str, int]) -> None:

@@ -1,6 +1,6 @@
 from datetime import datetime
 
-from sqlalchemy import Float, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import Float, ForeignKey, Index, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from seatmeter.server.db import Base, UTCDateTime, utcnow
@@ -58,7 +58,16 @@ class Assignment(Base):
     """A cloud user's hold on a seat of a pool, with when it was seen."""
 
     __tablename__ = "assignments"
-    __table_args__ = (UniqueConstraint("cloud_user_id", "product_pool_id"),)
+    __table_args__ = (
+        UniqueConstraint("cloud_user_id", "product_pool_id"),
+        # Counting a pool's assigned seats reads only this (migration 0011).
+        Index(
+            "ix_assignments_active_pool",
+            "product_pool_id",
+            sqlite_where=text("active = 1"),
+            postgresql_where=text("active"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     license_server_id: Mapped[int] = mapped_column(

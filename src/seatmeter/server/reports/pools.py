@@ -1,8 +1,9 @@
 """The product pools a report speaks of: those its filters allow."""
 
 from collections.abc import Iterable, Sequence
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
 from seatmeter.server.entitlements.models import ProductPool
@@ -13,11 +14,18 @@ def pools_for(
     session: Session, filters: Filters, used: Iterable[int] = ()
 ) -> Sequence[ProductPool]:
     """Active pools, and pools with use, that the filters allow, by id."""
-    query = select(ProductPool).order_by(ProductPool.id)
+    query = select(ProductPool).where(*allowed(filters, used))
+    return session.scalars(query.order_by(ProductPool.id)).all()
+
+
+def allowed(filters: Filters, used: Iterable[int] = ()) -> list[ColumnElement[bool]]:
+    """The conditions on ProductPool that `pools_for` applies."""
+    pool: Any = ProductPool
+    conditions = []
     if filters.product_pool_id is not None:
-        query = query.where(ProductPool.id == filters.product_pool_id)
+        conditions.append(pool.id == filters.product_pool_id)
     else:
-        query = query.where(ProductPool.active | ProductPool.id.in_([int(i) for i in used]))
+        conditions.append(pool.active | pool.id.in_([int(i) for i in used]))
     if filters.license_server_id is not None:
-        query = query.where(ProductPool.license_server_id == filters.license_server_id)
-    return session.scalars(query).all()
+        conditions.append(pool.license_server_id == filters.license_server_id)
+    return conditions

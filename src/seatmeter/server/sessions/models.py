@@ -1,6 +1,14 @@
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from seatmeter.server.db import Base, UTCDateTime, utcnow
@@ -8,6 +16,20 @@ from seatmeter.server.db import Base, UTCDateTime, utcnow
 SOURCES = ("process", "legacy", "import")
 # How a session was attributed (usage/attribution.py); null: not yet.
 ATTRIBUTIONS = ("pool", "unassigned", "unmapped")
+
+# What current-usage shows of a running session, oldest first, and the
+# column that makes it running (SQLite covers a query only with it).
+RUNNING_COLUMNS = (
+    "started_at",
+    "id",
+    "product_pool_id",
+    "cloud_user_id",
+    "username",
+    "hostname",
+    "application",
+    "version",
+    "ended_at",
+)
 
 # SQLite only autoincrements a column declared exactly INTEGER.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
@@ -27,6 +49,14 @@ class UsageSession(Base):
         Index("ix_sessions_username_application", "username", "application"),
         # Ingestion finds a batch's sessions by key alone (migration 0010).
         Index("ix_sessions_agent_session_id", "agent_session_id"),
+        # current-usage reads the running sessions from this alone
+        # (migration 0011): a few thousand rows however long the history.
+        Index(
+            "ix_sessions_running",
+            *RUNNING_COLUMNS,
+            sqlite_where=text("ended_at IS NULL"),
+            postgresql_where=text("ended_at IS NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
