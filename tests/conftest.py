@@ -100,6 +100,9 @@ def make_settings(database_url: str, data_dir: Path, **flags: Any) -> Settings:
             "secret_key": TEST_SECRET_KEY,
             # Background syncs only where a test asks for them.
             "scheduler": "off",
+            # Check-ins read the agent change log every time, so a change
+            # is seen at once (tests/test_standings.py times the refresh).
+            "agent_standing_refresh_ms": 0,
             **flags,
         },
         environ={},

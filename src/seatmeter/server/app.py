@@ -16,6 +16,7 @@ from seatmeter.server.agents.agent_api import router as agent_api_router
 from seatmeter.server.agents.api import router as agents_router
 from seatmeter.server.agents.heartbeats import Heartbeats
 from seatmeter.server.agents.monitoring import Decisions
+from seatmeter.server.agents.standings import Standings
 from seatmeter.server.api.limits import BodyLimit
 from seatmeter.server.api.state import Db
 from seatmeter.server.autodesk import scheduler
@@ -66,7 +67,12 @@ def create_app(settings: Settings, database: Database) -> FastAPI:
     app.state.database = database
     app.state.secret_box = load_box(settings)
     app.state.metrics = Metrics(database, settings)
-    app.state.check_in_desk = checkin.Desk(settings, Decisions(), Heartbeats(database))
+    app.state.check_in_desk = checkin.Desk(
+        settings,
+        Decisions(),
+        Heartbeats(database),
+        Standings(database, settings.agent_standing_refresh_ms),
+    )
     identity.install(settings)
     errors.install(app)
     for router in ROUTERS:

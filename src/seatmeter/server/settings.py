@@ -99,6 +99,16 @@ SETTINGS = (
         maximum=86_400,
     ),
     Setting(
+        "agent_standing_refresh_ms",
+        int,
+        1000,
+        "How stale an agent's standing (credential, groups, monitoring) "
+        "kept between check-ins may be: changes reach check-ins within "
+        "this. 0 reads the change log before every check-in.",
+        minimum=0,
+        maximum=60_000,
+    ),
+    Setting(
         "agent_scan_interval_s",
         int,
         15,
@@ -240,6 +250,7 @@ class Settings:
     max_body_bytes: int
     max_events_per_batch: int
     agent_checkin_interval_s: int
+    agent_standing_refresh_ms: int
     agent_scan_interval_s: int
     legacy_idle_window_s: int
     identity_rules: str

@@ -134,7 +134,7 @@ def _check_in(
     address: str | None,
     desk: checkin.Desk,
 ) -> dict[str, Any]:
-    agent = checkin.standing(db, credential)
+    agent = checkin.standing(db, credential, desk)
     if agent is None:
         raise not_an_agent()
     return checkin.check_in(db, agent, report, address, desk)

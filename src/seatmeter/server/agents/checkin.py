@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import String, bindparam, cast, func, select
 from sqlalchemy.orm import Session
 
+from seatmeter.server.accounts.auth import not_an_agent
 from seatmeter.server.accounts.credentials import (
     AGENT_CREDENTIAL_PREFIX,
     new_token,
@@ -19,6 +20,7 @@ from seatmeter.server.agent_groups.models import agent_group_members
 from seatmeter.server.agents import monitoring
 from seatmeter.server.agents.heartbeats import Heartbeats
 from seatmeter.server.agents.models import Agent, MonitoringGeneration
+from seatmeter.server.agents.standings import Standings
 from seatmeter.server.catalogs import service as catalogs
 from seatmeter.server.db import Database, utcnow
 from seatmeter.server.settings import Settings
@@ -98,9 +100,17 @@ _STANDING = select(
 ).where(Agent.credential_hash == bindparam("credential_hash", ""))
 
 
-def standing(db: Database, credential: str) -> Standing | None:
-    """The agent whose credential this is, or None for no agent."""
-    row = db.first_row(_STANDING, credential_hash=token_hash(credential))
+def standing(db: Database, credential: str, desk: "Desk | None" = None) -> Standing | None:
+    """The agent whose credential this is, or None for no agent: kept
+    from an earlier check-in when the desk has it (agents/standings.py)."""
+    credential_hash = token_hash(credential)
+    if desk is None:
+        return _read_standing(db, credential_hash)
+    return desk.standings.get(credential_hash, lambda: _read_standing(db, credential_hash))
+
+
+def _read_standing(db: Database, credential_hash: str) -> Standing | None:
+    row = db.first_row(_STANDING, credential_hash=credential_hash)
     if row is None:
         return None
     agent_id, hostname, os, version, address, offset, monitoring, revision, *rest = row
@@ -149,6 +159,7 @@ def check_in(
         with db.writing() as session:
             _record(session, agent.id, report, ip_address, offset, now, told)
         desk.heartbeats.forget(agent.id)
+        desk.standings.forget(agent.id)
     return _instructions(agent.id, told, desk.settings, now)
 
 
@@ -159,6 +170,7 @@ class Desk:
     settings: Settings
     decisions: monitoring.Decisions
     heartbeats: Heartbeats
+    standings: Standings
 
 
 def _only_time_moved(
@@ -188,7 +200,8 @@ def _record(
     told: monitoring.Told,
 ) -> None:
     agent = session.get(Agent, agent_id, with_for_update=True)
-    assert agent is not None, "the credential check found this agent"
+    if agent is None:  # deleted since its standing was kept
+        raise not_an_agent()
     agent.last_seen = now
     agent.ip_address = ip_address
     agent.clock_offset_s = offset

@@ -1,7 +1,7 @@
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import JSON, BigInteger, Float, Index, String
+from sqlalchemy import JSON, BigInteger, Float, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from seatmeter.server.db import Base, UTCDateTime, utcnow
@@ -45,3 +45,16 @@ class MonitoringGeneration(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     value: Mapped[int] = mapped_column(BigInteger)
+
+
+class AgentChange(Base):
+    """An agent whose standing changed: written by triggers (migration
+    0012) so that every process's kept standings learn of it."""
+
+    __tablename__ = "agent_changes"
+
+    # SQLite only autoincrements a column declared exactly INTEGER.
+    seq: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True
+    )
+    agent_id: Mapped[str] = mapped_column(String(64))
