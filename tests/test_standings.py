@@ -128,7 +128,22 @@ def test_a_new_monitoring_generation_drops_every_standing(database, agent) -> No
     assert len(kept) == 1 and found is not None
 
 
-def test_within_the_refresh_a_change_is_not_seen_yet(database, agent) -> None:
+def test_within_the_refresh_another_process_s_change_is_not_seen_yet(
+    database, database_url, agent
+) -> None:
+    kept, reads = Standings(database, NEVER), Reads(database, agent)
+    look_up(kept, reads)
+    other_process = Database(database_url)
+    with other_process.writing() as session:
+        session.execute(update(Agent).where(Agent.id == "agent-1").values(hostname="CAD-02"))
+    other_process.dispose()
+
+    found = look_up(kept, reads)
+
+    assert reads.count == 1 and found is not None and found.hostname == "CAD-01"
+
+
+def test_a_change_this_process_writes_is_seen_at_once(database, agent) -> None:
     kept, reads = Standings(database, NEVER), Reads(database, agent)
     look_up(kept, reads)
     with database.writing() as session:
@@ -136,7 +151,7 @@ def test_within_the_refresh_a_change_is_not_seen_yet(database, agent) -> None:
 
     found = look_up(kept, reads)
 
-    assert reads.count == 1 and found is not None and found.hostname == "CAD-01"
+    assert reads.count == 2 and found is not None and found.hostname == "CAD-02"
 
 
 def test_a_standing_read_while_the_log_was_read_is_not_kept(database, agent) -> None:

@@ -14,8 +14,9 @@ more than `agent_standing_refresh_ms` ago, by one check-in for all, and
 the standings of the agents it names are dropped; a new monitoring
 generation drops them all. A change therefore reaches every server
 process's check-ins within that time (a second by default, well inside
-an agent's check-in interval). A check-in that writes its agent drops
-the standing itself.
+an agent's check-in interval), and the process that made it at the very
+next check-in: any write it commits has the log read first. A check-in
+that writes its agent drops the standing itself.
 
 Two races are closed here. A standing read while a log read ran may
 predate a change that read saw, so it is used but not kept. On
@@ -83,11 +84,14 @@ class Standings:
         self._lock = threading.Lock()
         self._reading = threading.Lock()
         self._read_at = -1e9  # when the log was last read (monotonic)
+        self._read_log_at = -1e9  # the same, but never expired
         self._reads = 0  # how many times it was read
         self._after: int | None = None  # every change up to this is applied
         self._gap_since: float | None = None
         self._generation: int | None = None
         self._pruned_at = time.monotonic()
+        # Within this process a change is seen at the very next check-in.
+        database.after_write(self.expire)
 
     def get(self, credential_hash: str, read: Callable[[], T | None]) -> T | None:
         """The standing of the agent with this credential hash: kept, or
@@ -102,6 +106,10 @@ class Standings:
         if found is not None:
             self._keep(credential_hash, found.id, found, reads)
         return found
+
+    def expire(self) -> None:
+        """Read the log before the next standing is used."""
+        self._read_at = -1e9
 
     def forget(self, agent_id: str) -> None:
         """Drop an agent's standings: this process just wrote the agent."""
@@ -129,14 +137,14 @@ class Standings:
             if began - self._read_at < self._refresh_s:
                 return  # another check-in read it while this one waited
             self._read_log(began)
-            self._read_at = began
+            self._read_at = self._read_log_at = began
         if began - self._pruned_at > PRUNE_EVERY_S:
             self._prune(began)
 
     def _read_log(self, now: float) -> None:
         # A process that has not looked for a while, or is far behind,
         # starts again from the newest change, keeping nothing.
-        fresh_start = self._after is None or now - self._read_at > MAX_AGE_S
+        fresh_start = self._after is None or now - self._read_log_at > MAX_AGE_S
         with self._database.one_statement() as connection:
             generation = connection.execute(_GENERATION).scalar()
             if fresh_start:

@@ -15,7 +15,7 @@ the database to the next writer the moment the last one commits.
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -58,6 +58,7 @@ class Database:
         # Only SQLite has one writer at a time; PostgreSQL needs no queue.
         self._writer_queue = threading.RLock() if self.dialect == "sqlite" else None
         self._compiled: dict[Executable, _DriverSql] = {}
+        self._after_write: list[Callable[[], None]] = []
 
     @property
     def dialect(self) -> str:
@@ -136,10 +137,17 @@ class Database:
 
     @contextmanager
     def writing(self) -> Iterator[Session]:
-        """A transaction that commits on success and rolls back on error."""
+        """A transaction that commits on success and rolls back on error;
+        after a commit, what `after_write` registered is told."""
         session = Session(self.write_engine, expire_on_commit=False)
         with self._queued(), session, session.begin():
             yield session
+        for listener in self._after_write:
+            listener()
+
+    def after_write(self, listener: Callable[[], None]) -> None:
+        """Call `listener` after each write this process commits."""
+        self._after_write.append(listener)
 
     @contextmanager
     def _queued(self) -> Iterator[None]:
