@@ -24,12 +24,24 @@ from datetime import datetime, timedelta
 from typing import Any, Literal, cast
 
 from pydantic import ConfigDict, ValidationError, model_validator
-from sqlalchemy import Connection, Table, bindparam, insert, null, select, union_all, update
+from sqlalchemy import (
+    CompoundSelect,
+    Connection,
+    String,
+    Table,
+    any_,
+    bindparam,
+    null,
+    select,
+    union_all,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from seatmeter.server.agents.models import Agent
 from seatmeter.server.api.fields import AgentIdText, AgentTime, Body
-from seatmeter.server.db import utcnow
+from seatmeter.server.db import Database, utcnow
 from seatmeter.server.errors import ApiError, describe_problem
 from seatmeter.server.sessions.models import BigId, SessionEvent, UsageSession
 from seatmeter.server.usage import attribution
@@ -106,16 +118,19 @@ def validate_batch(raw_events: list[Any]) -> list[Event]:
     return events
 
 
-def ingest(session: Session, agent_id: str, events: list[Event]) -> dict[str, int]:
+def ingest(
+    database: Database, session: Session, agent_id: str, events: list[Event]
+) -> dict[str, int]:
+    """Store a validated batch in the session's transaction."""
     # Core statements on the session's connection skip the ORM's own
-    # work on each statement.
+    # work on each statement; the inserts skip SQLAlchemy's too.
     connection = session.connection()
     shift = _clock_correction(_locked_offset(connection, agent_id))
     seen, known = _stored_before(connection, agent_id, events)
     fresh = _unseen(events, seen)
     if fresh:
-        session_ids = _store_sessions(session, agent_id, fresh, known, shift)
-        _store_events(connection, agent_id, fresh, session_ids, shift)
+        session_ids = _store_sessions(database, session, agent_id, fresh, known, shift)
+        _store_events(database, connection, agent_id, fresh, session_ids, shift)
     log.debug(
         "agent %s: %d events stored, %d already had", agent_id, len(fresh), len(events) - len(fresh)
     )
@@ -146,15 +161,9 @@ def _stored_before(
         chunk = events[start : start + CHUNK]
         event_ids = list(dict.fromkeys(event.event_id for event in chunk))
         keys = list(dict.fromkeys(event.session_id for event in chunk))
-        query = union_all(
-            select(null().cast(BigId), _events.c.agent_id, _events.c.event_id).where(
-                _events.c.event_id.in_(event_ids)
-            ),
-            select(_sessions.c.id, _sessions.c.agent_id, _sessions.c.agent_session_id).where(
-                _sessions.c.agent_session_id.in_(keys)
-            ),
-        )
-        for session_id, owner, key in connection.execute(query):
+        lookup = _LOOKUPS[connection.dialect.name == "postgresql"]
+        found = connection.execute(lookup, {"event_ids": event_ids, "keys": keys})
+        for session_id, owner, key in found:
             if owner != agent_id:
                 continue
             if session_id is None:
@@ -162,6 +171,30 @@ def _stored_before(
             else:
                 known[key] = session_id
     return seen, known
+
+
+def _lookup(postgres: bool) -> CompoundSelect:
+    """Events by id and sessions by key; on PostgreSQL each list is one
+    array parameter (`= ANY`), so the statement's text never changes and
+    is compiled and parsed once, whatever the batch's size."""
+
+    def among(column: Any, name: str) -> Any:
+        if postgres:
+            return column == any_(bindparam(name, type_=ARRAY(String)))
+        return column.in_(bindparam(name, expanding=True))
+
+    return union_all(
+        select(null().cast(BigId), _events.c.agent_id, _events.c.event_id).where(
+            among(_events.c.event_id, "event_ids")
+        ),
+        select(_sessions.c.id, _sessions.c.agent_id, _sessions.c.agent_session_id).where(
+            among(_sessions.c.agent_session_id, "keys")
+        ),
+    )
+
+
+# by "is it PostgreSQL"
+_LOOKUPS = {postgres: _lookup(postgres) for postgres in (False, True)}
 
 
 def _unseen(events: list[Event], seen: set[str]) -> list[Event]:
@@ -175,6 +208,7 @@ def _unseen(events: list[Event], seen: set[str]) -> list[Event]:
 
 
 def _store_sessions(
+    database: Database,
     session: Session,
     agent_id: str,
     events: list[Event],
@@ -194,7 +228,7 @@ def _store_sessions(
     if new_rows:
         # In the same transaction: a session is never stored unattributed.
         _attribute(session, list(new_rows.values()))
-        known.update(_insert_sessions(connection, list(new_rows.values())))
+        known.update(_insert_sessions(database, connection, list(new_rows.values())))
     _close_sessions(connection, {known[key]: ended_at for key, ended_at in stops.items()})
     return known
 
@@ -225,10 +259,12 @@ def _attribute(session: Session, rows: list[dict[str, Any]]) -> None:
         row["attribution"], row["cloud_user_id"], row["product_pool_id"] = outcome
 
 
-def _insert_sessions(connection: Connection, rows: list[dict[str, Any]]) -> dict[str, int]:
+def _insert_sessions(
+    database: Database, connection: Connection, rows: list[dict[str, Any]]
+) -> dict[str, int]:
     """One multi-row INSERT; the new ids come back by the agent's key."""
-    returning = insert(_sessions).returning(_sessions.c.agent_session_id, _sessions.c.id)
-    return {key: row_id for key, row_id in connection.execute(returning, rows)}
+    returning = ("agent_session_id", "id")
+    return dict(database.insert_rows(connection, _sessions, rows, returning))
 
 
 def _close_sessions(connection: Connection, ended: dict[int, datetime]) -> None:
@@ -245,6 +281,7 @@ def _close_sessions(connection: Connection, ended: dict[int, datetime]) -> None:
 
 
 def _store_events(
+    database: Database,
     connection: Connection,
     agent_id: str,
     events: list[Event],
@@ -263,4 +300,4 @@ def _store_events(
         }
         for event in events
     ]
-    connection.execute(insert(_events), rows)
+    database.insert_rows(connection, _events, rows)
