@@ -25,14 +25,14 @@ from typing import Any, Literal, cast
 
 from pydantic import ConfigDict, ValidationError, model_validator
 from sqlalchemy import (
-    CompoundSelect,
     Connection,
+    Executable,
     String,
     Table,
-    any_,
     bindparam,
     null,
     select,
+    text,
     union_all,
     update,
 )
@@ -173,25 +173,41 @@ def _stored_before(
     return seen, known
 
 
-def _lookup(postgres: bool) -> CompoundSelect:
-    """Events by id and sessions by key; on PostgreSQL each list is one
-    array parameter (`= ANY`), so the statement's text never changes and
-    is compiled and parsed once, whatever the batch's size."""
+def _lookup(postgres: bool) -> Executable:
+    """Events by id and sessions by key, the batch's lists bound as one
+    parameter each, so the statement's text never changes.
 
-    def among(column: Any, name: str) -> Any:
-        if postgres:
-            return column == any_(bindparam(name, type_=ARRAY(String)))
-        return column.in_(bindparam(name, expanding=True))
-
+    On PostgreSQL each key is looked up by itself (a lateral subquery
+    per array element), whatever the statistics say: on tables not yet
+    analysed (a new server's first minute) the planner took `IN` over a
+    hundred keys for a large share of the table and scanned all of it.
+    """
+    if postgres:
+        return text(_LOOKUP_ON_POSTGRESQL).bindparams(
+            bindparam("event_ids", type_=ARRAY(String)), bindparam("keys", type_=ARRAY(String))
+        )
     return union_all(
         select(null().cast(BigId), _events.c.agent_id, _events.c.event_id).where(
-            among(_events.c.event_id, "event_ids")
+            _events.c.event_id.in_(bindparam("event_ids", expanding=True))
         ),
         select(_sessions.c.id, _sessions.c.agent_id, _sessions.c.agent_session_id).where(
-            among(_sessions.c.agent_session_id, "keys")
+            _sessions.c.agent_session_id.in_(bindparam("keys", expanding=True))
         ),
     )
 
+
+_LOOKUP_ON_POSTGRESQL = """
+SELECT CAST(NULL AS BIGINT), found.agent_id, found.event_id
+FROM unnest(:event_ids) AS wanted(key) CROSS JOIN LATERAL (
+    SELECT agent_id, event_id FROM session_events WHERE event_id = wanted.key OFFSET 0
+) AS found
+UNION ALL
+SELECT found.id, found.agent_id, found.agent_session_id
+FROM unnest(:keys) AS wanted(key) CROSS JOIN LATERAL (
+    SELECT id, agent_id, agent_session_id FROM sessions
+    WHERE agent_session_id = wanted.key OFFSET 0
+) AS found
+"""
 
 # by "is it PostgreSQL"
 _LOOKUPS = {postgres: _lookup(postgres) for postgres in (False, True)}
