@@ -125,24 +125,33 @@ def ingest(
     # Core statements on the session's connection skip the ORM's own
     # work on each statement; the inserts skip SQLAlchemy's too.
     connection = session.connection()
-    shift = _clock_correction(_locked_offset(connection, agent_id))
+    offset, generation = _locked_offset(connection, agent_id)
+    shift = _clock_correction(offset)
     seen, known = _stored_before(connection, agent_id, events)
     fresh = _unseen(events, seen)
     if fresh:
-        session_ids = _store_sessions(database, session, agent_id, fresh, known, shift)
-        _store_events(database, connection, agent_id, fresh, session_ids, shift)
+        stored = _store_sessions(database, session, agent_id, fresh, known, shift, generation)
+        _store_events(database, connection, agent_id, fresh, stored, shift)
     log.debug(
         "agent %s: %d events stored, %d already had", agent_id, len(fresh), len(events) - len(fresh)
     )
     return {"accepted": len(fresh), "duplicates": len(events) - len(fresh)}
 
 
-def _locked_offset(connection: Connection, agent_id: str) -> float:
-    """The agent's clock offset. Locking its row serialises the agent's
-    batches on PostgreSQL, so two copies of one batch arriving together
-    cannot both look new (SQLite has one writer at a time anyway)."""
-    query = select(_agents.c.clock_offset_s).where(_agents.c.id == agent_id).with_for_update()
-    return float(connection.execute(query).scalar_one())
+def _locked_offset(connection: Connection, agent_id: str) -> tuple[float, int]:
+    """The agent's clock offset, and the entitlement generation (in the
+    same round trip, for attribution). Locking the agent's row serialises
+    its batches on PostgreSQL, so two copies of one batch arriving
+    together cannot both look new (SQLite has one writer at a time)."""
+    offset, generation = connection.execute(_OFFSET_AND_GENERATION, {"agent_id": agent_id}).one()
+    return float(offset), int(generation)
+
+
+_OFFSET_AND_GENERATION = (
+    select(_agents.c.clock_offset_s, attribution.GENERATION.scalar_subquery())
+    .where(_agents.c.id == bindparam("agent_id"))
+    .with_for_update(of=_agents)
+)
 
 
 def _clock_correction(offset: float) -> timedelta:
@@ -230,9 +239,11 @@ def _store_sessions(
     events: list[Event],
     known: dict[str, int],
     shift: timedelta,
+    generation: int,
 ) -> dict[str, int]:
-    """Create the sessions these events speak of, and close stopped ones;
-    returns every session's id by the agent's key."""
+    """Create the sessions these events speak of, and close stopped ones
+    (attributed with the entitlements of this generation); returns every
+    session's id by the agent's key."""
     connection = session.connection()
     # The last stop of a session wins, as if the events came one by one.
     stops = {event.session_id: event.ended_at + shift for event in events if event.ended_at}
@@ -243,7 +254,7 @@ def _store_sessions(
             new_rows[event.session_id] = _session_row(agent_id, event, shift, ended_at)
     if new_rows:
         # In the same transaction: a session is never stored unattributed.
-        _attribute(session, list(new_rows.values()))
+        _attribute(session, list(new_rows.values()), generation)
         known.update(_insert_sessions(database, connection, list(new_rows.values())))
     _close_sessions(connection, {known[key]: ended_at for key, ended_at in stops.items()})
     return known
@@ -265,11 +276,11 @@ def _session_row(
     }
 
 
-def _attribute(session: Session, rows: list[dict[str, Any]]) -> None:
+def _attribute(session: Session, rows: list[dict[str, Any]], generation: int) -> None:
     """Each new session's attribution, decided once per (host user,
     application) pair as usage/attribution.py decides it for stored ones."""
     pairs = {(row["username"], row["application"]) for row in rows}
-    outcomes = attribution.outcomes(session, pairs)
+    outcomes = attribution.outcomes(session, pairs, generation)
     for row in rows:
         outcome = outcomes[(row["username"], row["application"])]
         row["attribution"], row["cloud_user_id"], row["product_pool_id"] = outcome

@@ -102,25 +102,28 @@ def attribute(
     return dict(counts)
 
 
-def outcomes(session: Session, pairs: Iterable[Pair]) -> dict[Pair, Outcome]:
+def outcomes(
+    session: Session, pairs: Iterable[Pair], generation: int | None = None
+) -> dict[Pair, Outcome]:
     """How sessions of these pairs are attributed now: for sessions about
     to be stored, so that they are stored attributed (ingestion).
 
     Only for transactions that change no entitlements: what they load is
-    kept for others under the generation they read."""
+    kept for others under the generation they read (GENERATION, read
+    here unless the caller read it already in this transaction)."""
     wanted = set(pairs)
     if not wanted:
         return {}
-    engine = _kept_engine(session)
+    engine = _kept_engine(session, generation)
     return {pair: engine.decide(*pair) for pair in wanted}
 
 
-_GENERATION = select(EntitlementGeneration.value).where(EntitlementGeneration.id == 1)
+GENERATION = select(EntitlementGeneration.value).where(EntitlementGeneration.id == 1)
 # The last engine loaded, by (database, entitlement generation, rules).
 _kept: dict[str, tuple[tuple[str, int, IdentityRules], "_Engine"]] = {}
 
 
-def _kept_engine(session: Session) -> "_Engine":
+def _kept_engine(session: Session, generation: int | None) -> "_Engine":
     """The engine for the entitlements committed now: the one kept when
     nothing changed since, else loaded and kept. The generation is read
     before the rows, so a change committed in between is loaded too, and
@@ -128,7 +131,7 @@ def _kept_engine(session: Session) -> "_Engine":
     rules = installed()
     key = (
         str(session.connection().engine.url),
-        int(session.execute(_GENERATION).scalar_one()),
+        int(session.execute(GENERATION).scalar_one()) if generation is None else generation,
         rules,
     )
     kept = _kept.get("engine")
