@@ -6,10 +6,16 @@
 A benchmark, not a test: it prints figures beside a baseline and asserts
 nothing. Senders post batches of start and stop events as enrolled agents
 to a real `seatmeter serve`; the baseline is a raw `executemany` of the
-same rows (sessions and their events, one transaction per batch) into the
-same database from this process. Before each size the sessions table is
-filled up to it, so the curve shows how ingestion holds up as history
-grows. The goal is at least half the raw insert rate.
+same rows (sessions, attributed, and their events, one transaction per
+batch) into the same database from this process. Before each size the
+sessions table is filled up to it (one INSERT ... SELECT over generated
+numbers per 100,000 rows), so the curve shows how ingestion holds up as
+history grows. The goal is at least half the raw insert rate.
+
+The database holds a realistic team, so that the server pays for
+attribution as a real one does: 2,000 cloud users matched by email, 6
+pools, each user holding one or two; the batches' host users are spread
+over the team and one in ten is unknown to it.
 
 The machine is shared, so one reading of either side is noise: each size
 runs --rounds short rounds, each HTTP then raw, and the best of each side
@@ -20,6 +26,7 @@ for the fill's aftermath.
 """
 
 import argparse
+import random
 import threading
 import time
 import uuid
@@ -35,10 +42,25 @@ from sqlalchemy import func, insert, select, text
 
 from seatmeter.server.db import Database
 from seatmeter.server.db.migrate import upgrade
+from seatmeter.server.entitlements.models import Assignment, CloudUser, ProductPool
+from seatmeter.server.license_servers.models import LicenseServer
 from seatmeter.server.sessions.models import UsageSession
 
 AGENTS = 20
-FILL_CHUNK = 10_000
+FILL_CHUNK = 100_000
+# A realistic team, so each batch pays for attribution as on a real
+# server: cloud users matched by email, one host user in ten unknown.
+CLOUD_USERS = 2_000
+HOST_USERS = CLOUD_USERS + CLOUD_USERS // 10
+POOLS = (
+    "AutoCAD - including specialized toolsets",
+    "Revit",
+    "Civil 3D",
+    "AEC Collection IC",
+    "3ds Max",
+    "Inventor Professional",
+)
+APPLICATIONS = ("Civil 3D", "Revit", "AutoCAD", "3ds Max")
 
 
 def main() -> None:
@@ -57,6 +79,7 @@ def main() -> None:
         database = Database(url)
         upgrade(database)
         credentials = enrol(database, AGENTS)
+        entitle(database)
         agent_ids = _agent_ids(database)
         server = serve(url, tmp / "server", children)
         print(table_header())
@@ -125,11 +148,15 @@ def raw_inserts(database: Database, agent_ids: list[str], events: int, batch: in
     transaction per batch: the floor that ingestion stands on."""
     with database.reading() as session:
         next_id = (session.scalar(select(func.max(UsageSession.id))) or 0) + 1
+        team = (
+            list(session.scalars(select(CloudUser.id))),
+            list(session.scalars(select(ProductPool.id))),
+        )
     batches = []
     for number in range(0, events, batch):
         agent_id = agent_ids[(number // batch) % len(agent_ids)]
         size = min(batch, events - number)
-        sessions, session_events = _rows(agent_id, size, next_id, _stored(database))
+        sessions, session_events = _rows(agent_id, size, next_id, _stored(database), team)
         next_id += len(sessions)
         batches.append((("sessions", sessions), ("session_events", session_events)))
     statements = {table: _statement(database, table, rows[0]) for table, rows in batches[0]}
@@ -157,28 +184,70 @@ def _statement(database: Database, table: str, row: dict) -> str:
     return f"INSERT INTO {table} ({columns}) VALUES ({', '.join([marker] * len(row))})"
 
 
+def entitle(database: Database) -> None:
+    """A team of CLOUD_USERS cloud users on 6 pools, each holding one or
+    two of them, as a sync stores it."""
+    with database.writing() as session:
+        server = LicenseServer(name="Bench team", team_id="bench")
+        session.add(server)
+        session.flush()
+        pools = [
+            ProductPool(license_server_id=server.id, product_id=f"p{n}", name=name)
+            for n, name in enumerate(POOLS)
+        ]
+        people = [
+            CloudUser(license_server_id=server.id, autodesk_id=f"U{n}", email=f"user{n}@corp.com")
+            for n in range(CLOUD_USERS)
+        ]
+        session.add_all([*pools, *people])
+        session.flush()
+        held = [
+            {
+                "license_server_id": server.id,
+                "cloud_user_id": person.id,
+                "product_pool_id": pools[(n + step) % len(pools)].id,
+                "assignment_type": "DIRECT",
+            }
+            for n, person in enumerate(people)
+            for step in range(1 + n % 2)
+        ]
+        session.execute(insert(Assignment), held)
+
+
 def fill(database: Database, agent_id: str, size: int) -> None:
-    """Grow the sessions table to `size` rows of closed history."""
+    """Grow the sessions table to `size` rows of closed history: one
+    INSERT ... SELECT over generated numbers per FILL_CHUNK rows, so that
+    5,000,000 take minutes, not hours."""
     with database.reading() as session:
         have = session.scalar(select(func.count()).select_from(UsageSession)) or 0
-    start = datetime(2025, 1, 1, tzinfo=UTC)
+    statement = text(_FILL[database.dialect])
     for number in range(have, size, FILL_CHUNK):
-        rows = [
-            {
-                "agent_id": agent_id,
-                "agent_session_id": f"history-{n}",
-                "hostname": f"WS-{n % 2000}",
-                "username": f"CORP\\user{n % 2000}",
-                "application": "Revit",
-                "version": "2025",
-                "source": "process",
-                "started_at": start + timedelta(minutes=n),
-                "ended_at": start + timedelta(minutes=n + 90),
-            }
-            for n in range(number, min(size, number + FILL_CHUNK))
-        ]
+        last = min(size, number + FILL_CHUNK) - 1
         with database.writing() as session:
-            session.execute(insert(UsageSession), rows)
+            session.execute(statement, {"agent": agent_id, "first": number, "last": last})
+
+
+# n from :first to :last; started n minutes after 2025-01-01, for 90.
+_FILL_COLUMNS = (
+    "INSERT INTO sessions (agent_id, agent_session_id, hostname, username,"
+    " application, version, source, started_at, ended_at) "
+)
+_FILL = {
+    "postgresql": _FILL_COLUMNS
+    + "SELECT :agent, 'history-' || n, 'WS-' || (n % 2000), 'CORP\\user' || (n % 2000),"
+    " 'Revit', '2025', 'process',"
+    " TIMESTAMPTZ '2025-01-01 00:00:00+00' + n * INTERVAL '1 minute',"
+    " TIMESTAMPTZ '2025-01-01 01:30:00+00' + n * INTERVAL '1 minute'"
+    " FROM generate_series(CAST(:first AS bigint), CAST(:last AS bigint)) AS n",
+    "sqlite": "WITH RECURSIVE numbers(n) AS (SELECT :first UNION ALL"
+    " SELECT n + 1 FROM numbers WHERE n < :last) "
+    + _FILL_COLUMNS
+    + "SELECT :agent, 'history-' || n, 'WS-' || (n % 2000), 'CORP\\user' || (n % 2000),"
+    " 'Revit', '2025', 'process',"
+    " strftime('%Y-%m-%d %H:%M:%S.000000', '2025-01-01', n || ' minutes'),"
+    " strftime('%Y-%m-%d %H:%M:%S.000000', '2025-01-01 01:30', n || ' minutes')"
+    " FROM numbers",
+}
 
 
 def settle(database: Database) -> None:
@@ -196,7 +265,8 @@ def settle(database: Database) -> None:
 
 
 def _batch(size: int) -> dict[str, Any]:
-    """Half as many sessions as events: each starts and stops in it."""
+    """Half as many sessions as events: each starts and stops in it, by a
+    host user of the team (or one in ten unknown to it)."""
     now = datetime.now(UTC)
     events = []
     for _ in range(size // 2):
@@ -204,8 +274,8 @@ def _batch(size: int) -> dict[str, Any]:
         common = {
             "session_id": session_id,
             "hostname": "WS-BENCH",
-            "username": "CORP\\bench",
-            "application": "Civil 3D",
+            "username": f"CORP\\user{random.randrange(HOST_USERS)}",
+            "application": random.choice(APPLICATIONS),
             "version": "2024",
             "source": "process",
             "started_at": (now - timedelta(hours=1)).isoformat(),
@@ -217,7 +287,11 @@ def _batch(size: int) -> dict[str, Any]:
 
 
 def _rows(
-    agent_id: str, size: int, first_id: int, stored: Callable[[datetime], Any]
+    agent_id: str,
+    size: int,
+    first_id: int,
+    stored: Callable[[datetime], Any],
+    team: tuple[list[int], list[int]],
 ) -> tuple[list[dict], list[dict]]:
     now = datetime.now(UTC)
     started = now - timedelta(hours=1)
@@ -229,12 +303,16 @@ def _rows(
                 "agent_id": agent_id,
                 "agent_session_id": uuid.uuid4().hex,
                 "hostname": "WS-BENCH",
-                "username": "CORP\\bench",
-                "application": "Civil 3D",
+                "username": f"CORP\\user{random.randrange(HOST_USERS)}",
+                "application": random.choice(APPLICATIONS),
                 "version": "2024",
                 "source": "process",
                 "started_at": stored(started),
                 "ended_at": stored(now),
+                # As ingestion stores them: attributed, with both keys.
+                "attribution": "pool",
+                "cloud_user_id": random.choice(team[0]),
+                "product_pool_id": random.choice(team[1]),
             }
         )
         for kind, at in (("start", started), ("stop", now)):

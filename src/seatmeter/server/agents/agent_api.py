@@ -153,7 +153,7 @@ def session_events(
         )
     events = ingestion.validate_batch(body.events)
     with db.writing() as session:
-        counts = ingestion.ingest(session, agent_id, events)
+        counts = ingestion.ingest(db, session, agent_id, events)
     metrics.ingested(counts["accepted"], counts["duplicates"])
     return counts
 

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Executable, create_engine, event
+from sqlalchemy import Connection, Engine, Executable, Table, create_engine, event
 from sqlalchemy.dialects.sqlite.base import SQLiteCompiler
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError
@@ -36,6 +36,9 @@ PING_AFTER_IDLE_S = 5.0
 
 # a statement as its driver takes it: text, parameter order, fixed values
 _DriverSql = tuple[str, tuple[str, ...] | None, dict[str, Any]]
+
+# Rows per multi-row INSERT ... RETURNING: SQLite allows 32,766 values.
+INSERT_CHUNK = 500
 
 # by "is it SQLite": how a connection runs one statement without BEGIN
 _ONE_STATEMENT: dict[bool, dict[str, Any]] = {
@@ -58,6 +61,7 @@ class Database:
         # Only SQLite has one writer at a time; PostgreSQL needs no queue.
         self._writer_queue = threading.RLock() if self.dialect == "sqlite" else None
         self._compiled: dict[Executable, _DriverSql] = {}
+        self._compiled_inserts: dict[tuple[Any, ...], Any] = {}
         self._after_write: list[Callable[[], None]] = []
 
     @property
@@ -122,6 +126,95 @@ class Database:
             names = tuple(positions) if positions else None
             found = (str(compiled), names, dict(compiled.params))
             self._compiled[statement] = found
+        return found
+
+    def insert_rows(
+        self,
+        connection: Connection,
+        table: Table,
+        rows: list[dict[str, Any]],
+        returning: tuple[str, ...] = (),
+    ) -> list[tuple[Any, ...]]:
+        """Insert rows (all with the same keys) in the connection's
+        transaction, with SQL built once per shape and values converted
+        by each column's own type; the RETURNING columns of each row, if
+        any are named.
+
+        For ingestion's batches: SQLAlchemy compiles and converts every
+        statement's rows anew, which cost as much as the database's own
+        work. On PostgreSQL the rows go in as one INSERT ... SELECT from
+        unnest() of an array per column; on SQLite as one executemany, or
+        with RETURNING as multi-row INSERTs of up to INSERT_CHUNK rows.
+        All run through exec_driver_sql, so errors are named, and a lost
+        connection renews the pool, as everywhere.
+        """
+        if not rows:
+            return []
+        columns = tuple(rows[0])
+        convert = self._converters(table, columns)
+        pairs = list(zip(columns, convert, strict=True))
+        values = [tuple(c(row[n]) if c else row[n] for n, c in pairs) for row in rows]
+        if self.dialect == "postgresql":
+            # One statement of one array per column: short SQL that
+            # psycopg parses once, one round trip whatever the rows.
+            arrays = tuple(list(column) for column in zip(*values, strict=True))
+            sql = self._unnest_sql(table, columns, returning)
+            result = connection.exec_driver_sql(sql, arrays)
+            return [tuple(row) for row in result] if returning else []
+        if not returning:
+            connection.exec_driver_sql(self._insert_sql(table, columns, 1, ()), values)
+            return []
+        found: list[tuple[Any, ...]] = []
+        for start in range(0, len(values), INSERT_CHUNK):
+            chunk = values[start : start + INSERT_CHUNK]
+            sql = self._insert_sql(table, columns, len(chunk), returning)
+            flat = tuple(value for row in chunk for value in row)
+            found.extend(tuple(row) for row in connection.exec_driver_sql(sql, flat))
+        return found
+
+    def _unnest_sql(
+        self, table: Table, columns: tuple[str, ...], returning: tuple[str, ...]
+    ) -> str:
+        key = ("unnest", table.name, columns, returning)
+        found = self._compiled_inserts.get(key)
+        if found is None:
+            dialect = self.engine.dialect
+            quote = dialect.identifier_preparer.quote
+            arrays = ", ".join(f"%s::{table.c[n].type.compile(dialect)}[]" for n in columns)
+            found = (
+                f"INSERT INTO {quote(table.name)} ({', '.join(map(quote, columns))}) "
+                f"SELECT * FROM unnest({arrays})"
+            )
+            if returning:
+                found += f" RETURNING {', '.join(map(quote, returning))}"
+            self._compiled_inserts[key] = found
+        return found
+
+    def _converters(self, table: Table, columns: tuple[str, ...]) -> list[Any]:
+        key = ("converters", table.name, columns)
+        found = self._compiled_inserts.get(key)
+        if found is None:
+            dialect = self.engine.dialect
+            found = [table.c[name].type._cached_bind_processor(dialect) for name in columns]
+            self._compiled_inserts[key] = found
+        return found
+
+    def _insert_sql(
+        self, table: Table, columns: tuple[str, ...], count: int, returning: tuple[str, ...]
+    ) -> str:
+        key = (table.name, columns, count, returning)
+        found = self._compiled_inserts.get(key)
+        if found is None:
+            quote = self.engine.dialect.identifier_preparer.quote
+            marker = "?" if self.dialect == "sqlite" else "%s"
+            one = "(" + ", ".join([marker] * len(columns)) + ")"
+            found = (
+                f"INSERT INTO {quote(table.name)} ({', '.join(map(quote, columns))}) "
+                f"VALUES {', '.join([one] * count)}"
+            )
+            if returning:
+                found += f" RETURNING {', '.join(map(quote, returning))}"
+            self._compiled_inserts[key] = found
         return found
 
     @contextmanager

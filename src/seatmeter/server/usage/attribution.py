@@ -19,6 +19,12 @@ Only pairs whose attribution changes are written, and of those only the
 rows that differ, so running it again after a sync that changed nothing
 costs one read of the sessions in scope.
 
+Ingestion attributes each batch's new sessions with what attribution
+reads (every active cloud user, pool and assignment) kept across
+batches: it is loaded again only when the entitlement generation, moved
+by triggers on every table it reads (migration 0013), or the identity
+rules have changed.
+
 Known shortcoming: entitlements are those in force now, not when the
 session ran; a session from before an assignment was removed turns
 `unassigned` at the next run. Assignment history (first_seen, last_seen)
@@ -49,7 +55,8 @@ from sqlalchemy.orm import Session
 
 from seatmeter.server.entitlements.models import Assignment, CloudUser, ProductPool
 from seatmeter.server.sessions.models import UsageSession
-from seatmeter.server.usage.identity import Directory
+from seatmeter.server.usage.identity import Directory, IdentityRules, installed
+from seatmeter.server.usage.models import EntitlementGeneration
 from seatmeter.server.usage.products import Entitlements
 
 log = logging.getLogger(__name__)
@@ -95,14 +102,44 @@ def attribute(
     return dict(counts)
 
 
-def outcomes(session: Session, pairs: Iterable[Pair]) -> dict[Pair, Outcome]:
+def outcomes(
+    session: Session, pairs: Iterable[Pair], generation: int | None = None
+) -> dict[Pair, Outcome]:
     """How sessions of these pairs are attributed now: for sessions about
-    to be stored, so that they are stored attributed (ingestion)."""
+    to be stored, so that they are stored attributed (ingestion).
+
+    Only for transactions that change no entitlements: what they load is
+    kept for others under the generation they read (GENERATION, read
+    here unless the caller read it already in this transaction)."""
     wanted = set(pairs)
     if not wanted:
         return {}
-    engine = _Engine.load(session)
+    engine = _kept_engine(session, generation)
     return {pair: engine.decide(*pair) for pair in wanted}
+
+
+GENERATION = select(EntitlementGeneration.value).where(EntitlementGeneration.id == 1)
+# The last engine loaded, by (database, entitlement generation, rules).
+_kept: dict[str, tuple[tuple[str, int, IdentityRules], "_Engine"]] = {}
+
+
+def _kept_engine(session: Session, generation: int | None) -> "_Engine":
+    """The engine for the entitlements committed now: the one kept when
+    nothing changed since, else loaded and kept. The generation is read
+    before the rows, so a change committed in between is loaded too, and
+    only makes the next batch load again."""
+    rules = installed()
+    key = (
+        str(session.connection().engine.url),
+        int(session.execute(GENERATION).scalar_one()) if generation is None else generation,
+        rules,
+    )
+    kept = _kept.get("engine")
+    if kept is not None and kept[0] == key:
+        return kept[1]
+    engine = _Engine.load(session, rules)
+    _kept["engine"] = (key, engine)
+    return engine
 
 
 def _scopes(
@@ -155,7 +192,7 @@ class _Engine:
         self.holdings = holdings
 
     @classmethod
-    def load(cls, session: Session) -> "_Engine":
+    def load(cls, session: Session, rules: IdentityRules | None = None) -> "_Engine":
         held = (
             select(Assignment.cloud_user_id, Assignment.product_pool_id)
             .join(ProductPool, ProductPool.id == Assignment.product_pool_id)
@@ -164,14 +201,14 @@ class _Engine:
         holdings: dict[int, set[int]] = defaultdict(set)
         for cloud_user_id, pool_id in session.execute(held):
             holdings[cloud_user_id].add(pool_id)
-        return cls(Directory.load(session), Entitlements.load(session), holdings)
+        return cls(Directory.load(session, rules), Entitlements.load(session), holdings)
 
     def decide(self, host_user: str, application: str) -> Outcome:
         people = self.directory.resolve(host_user).cloud_user_ids
         if not people:
             return ("unmapped", None, None)
         for pool in self.entitlements.pools_for(application):
-            holders = [person for person in people if pool.pool_id in self.holdings[person]]
+            holders = [person for person in people if pool.pool_id in self.holdings.get(person, ())]
             if holders:
                 return ("pool", holders[0], pool.pool_id)
         return ("unassigned", people[0], None)

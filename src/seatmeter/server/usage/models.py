@@ -1,6 +1,6 @@
 from datetime import datetime
 
-from sqlalchemy import JSON, ForeignKey, String, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from seatmeter.server.db import Base, UTCDateTime, utcnow
@@ -38,3 +38,14 @@ class PoolApplications(Base):
     )
     applications: Mapped[list[str]] = mapped_column(JSON)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class EntitlementGeneration(Base):
+    """One row whose value moves, by trigger, whenever a change to cloud
+    users, mappings, pools, their applications, assignments or catalogs
+    could change an attribution (migration 0013)."""
+
+    __tablename__ = "entitlement_generation"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger)
