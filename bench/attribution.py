@@ -24,12 +24,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from common import store_team
 from sqlalchemy import insert, select, update
 
 from seatmeter.server.db import Database
 from seatmeter.server.db.migrate import upgrade
-from seatmeter.server.entitlements.models import Assignment, CloudUser, ProductPool
-from seatmeter.server.license_servers.models import LicenseServer
+from seatmeter.server.entitlements.models import Assignment
 from seatmeter.server.sessions.models import UsageSession
 from seatmeter.server.usage.attribution import attribute
 
@@ -83,19 +83,7 @@ def timed(database: Database, work: Callable[[Any], Any]) -> float:
 def fill(database: Database, sessions: int, users: int) -> None:
     rng = random.Random(7)
     with database.writing() as session:
-        server = LicenseServer(name="Bench team", team_id="bench")
-        session.add(server)
-        session.flush()
-        pools = [
-            ProductPool(license_server_id=server.id, product_id=f"p{n}", name=name)
-            for n, name in enumerate(POOLS)
-        ]
-        people = [
-            CloudUser(license_server_id=server.id, autodesk_id=f"U{n}", email=f"user{n}@corp.com")
-            for n in range(users)
-        ]
-        session.add_all([*pools, *people])
-        session.flush()
+        server, pools, people = store_team(session, users, POOLS)
         session.execute(
             insert(Assignment),
             [

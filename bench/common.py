@@ -19,13 +19,17 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
 import httpx
 import psutil
+from sqlalchemy.orm import Session
+
+from seatmeter.server.entitlements.models import CloudUser, ProductPool
+from seatmeter.server.license_servers.models import LicenseServer
 
 ROOT = Path(__file__).resolve().parent.parent
 READY_TIMEOUT_S = 30.0
@@ -195,3 +199,24 @@ def run(main: Callable[[], None]) -> None:
     except KeyboardInterrupt:
         # Everything was stopped on the way out; no traceback for Ctrl-C.
         sys.exit(130)
+
+
+def store_team(
+    session: Session, users: int, pool_names: Sequence[str]
+) -> tuple[LicenseServer, list[ProductPool], list[CloudUser]]:
+    """A license server with these pools and `users` cloud users
+    (user{n}@corp.com), stored as a sync stores them."""
+    server = LicenseServer(name="Bench team", team_id="bench")
+    session.add(server)
+    session.flush()
+    pools = [
+        ProductPool(license_server_id=server.id, product_id=f"p{n}", name=name)
+        for n, name in enumerate(pool_names)
+    ]
+    people = [
+        CloudUser(license_server_id=server.id, autodesk_id=f"U{n}", email=f"user{n}@corp.com")
+        for n in range(users)
+    ]
+    session.add_all([*pools, *people])
+    session.flush()
+    return server, pools, people

@@ -37,13 +37,12 @@ from typing import Any
 
 import httpx
 from checkins import enrol
-from common import database_options, describe_machine, run, serve, workspace
+from common import database_options, describe_machine, run, serve, store_team, workspace
 from sqlalchemy import func, insert, select, text
 
 from seatmeter.server.db import Database
 from seatmeter.server.db.migrate import upgrade
 from seatmeter.server.entitlements.models import Assignment, CloudUser, ProductPool
-from seatmeter.server.license_servers.models import LicenseServer
 from seatmeter.server.sessions.models import UsageSession
 
 AGENTS = 20
@@ -188,19 +187,7 @@ def entitle(database: Database) -> None:
     """A team of CLOUD_USERS cloud users on 6 pools, each holding one or
     two of them, as a sync stores it."""
     with database.writing() as session:
-        server = LicenseServer(name="Bench team", team_id="bench")
-        session.add(server)
-        session.flush()
-        pools = [
-            ProductPool(license_server_id=server.id, product_id=f"p{n}", name=name)
-            for n, name in enumerate(POOLS)
-        ]
-        people = [
-            CloudUser(license_server_id=server.id, autodesk_id=f"U{n}", email=f"user{n}@corp.com")
-            for n in range(CLOUD_USERS)
-        ]
-        session.add_all([*pools, *people])
-        session.flush()
+        server, pools, people = store_team(session, CLOUD_USERS, POOLS)
         held = [
             {
                 "license_server_id": server.id,

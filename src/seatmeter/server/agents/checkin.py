@@ -100,12 +100,10 @@ _STANDING = select(
 ).where(Agent.credential_hash == bindparam("credential_hash", ""))
 
 
-def standing(db: Database, credential: str, desk: "Desk | None" = None) -> Standing | None:
+def standing(db: Database, credential: str, desk: "Desk") -> Standing | None:
     """The agent whose credential this is, or None for no agent: kept
     from an earlier check-in when the desk has it (agents/standings.py)."""
     credential_hash = token_hash(credential)
-    if desk is None:
-        return _read_standing(db, credential_hash)
     return desk.standings.get(credential_hash, lambda: _read_standing(db, credential_hash))
 
 
