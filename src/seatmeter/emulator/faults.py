@@ -17,7 +17,7 @@ import logging
 import os
 import random
 import re
-from typing import Any
+from collections.abc import Callable
 
 from starlette.datastructures import Headers
 from starlette.requests import Request
@@ -84,7 +84,7 @@ class Gate:
         scope["emulator.call"] = {"team": match.group(1) if match else None}
         path: str = scope["path"]
         if path.startswith("/_emulator/"):
-            await self.app(scope, receive, _with_headers(scope, send, {}))
+            await self.app(scope, receive, _with_headers(scope, send))
             return
         if path.startswith("/team-admin/"):
             await self._team_admin(scope, receive, send)
@@ -105,15 +105,19 @@ class Gate:
             asyncio.get_running_loop().call_later(EXIT_DELAY_S, os._exit, EXIT_CODE)
 
     async def _answer(self, scope: Scope, receive: Receive, send: Send, fault: str | None) -> None:
-        seen: dict[str, Any] = {}
-        wrapped = _with_headers(scope, send, seen)
+        # The call is logged as its response starts, before the client can
+        # have a byte of it: a test that kills the emulator right after an
+        # answer finds that answer in the log.
+        def started(status: int) -> None:
+            self._record(scope, status, fault)
+
+        wrapped = _with_headers(scope, send, started)
         if fault is None:
             await self.app(scope, receive, wrapped)
         else:
             await injected(fault, self.dice.faults).response(Request(scope))(
                 scope, receive, wrapped
             )
-        self._record(scope, seen.get("status"), fault)
 
     def _record(self, scope: Scope, status: int | None, fault: str | None) -> None:
         facts = scope["emulator.call"]
@@ -135,12 +139,13 @@ def injected(fault: str, faults: Faults) -> Problem:
     return Problem(503, "service-unavailable", "Service under heavy load; retry.", headers=retry)
 
 
-def _with_headers(scope: Scope, send: Send, seen: dict[str, Any]) -> Send:
+def _with_headers(scope: Scope, send: Send, started: Callable[[int], None] | None = None) -> Send:
     """Add the call's headers (request id, allowance) to its response."""
 
     async def sending(message: Message) -> None:
         if message["type"] == "http.response.start":
-            seen["status"] = message["status"]
+            if started is not None:
+                started(message["status"])
             extra: dict[str, str] = scope["emulator.headers"]
             headers = [
                 (name, value)
