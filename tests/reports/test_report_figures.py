@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from scenario import SPAN_S, march, reader, report, world
-from sqlalchemy import insert, update
+from sqlalchemy import event, insert, update
 
 from seatmeter.server.agent_groups.models import AgentGroup, agent_group_members
 from seatmeter.server.agents.models import Agent
@@ -255,6 +255,38 @@ def test_current_usage_reads_running_sessions_from_their_index(database: Databas
         else "ix_sessions_running"
     )
     assert wanted in text
+
+
+def test_seat_efficiency_reads_few_sessions_by_index_and_scans_for_the_rest(
+    reader: TestClient, world: dict[str, int], database: Database
+) -> None:
+    if database.dialect != "sqlite":
+        pytest.skip("SQLite's plans are forced; PostgreSQL's follow its statistics")
+    statements: list[tuple[str, Any]] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        if "FROM sessions" in statement:
+            statements.append((statement, parameters))
+
+    event.listen(database.engine, "before_cursor_execute", seen)
+    try:
+        report(reader, "seat-efficiency")
+    finally:
+        event.remove(database.engine, "before_cursor_execute", seen)
+    with database.engine.connect() as connection:
+        plans = [
+            " ".join(
+                str(row[-1])
+                for row in connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", parameters)
+            )
+            for sql, parameters in statements
+        ]
+
+    # The idle holders' last use and the use no pool covers come by
+    # index; the seats' sessions, most of the table, by a scan.
+    by_index = [plan for plan in plans if "ix_sessions_pool_user" in plan]
+    scans = [plan for plan in plans if plan == "SCAN sessions"]
+    assert len(by_index) == 2 and len(scans) == 1, plans
 
 
 def test_sessions_grid_sorts_filters_and_pages(reader: TestClient, world: dict[str, int]) -> None:

@@ -49,6 +49,9 @@ class UsageSession(Base):
         Index("ix_sessions_username_application", "username", "application"),
         # Ingestion finds a batch's sessions by key alone (migration 0010).
         Index("ix_sessions_agent_session_id", "agent_session_id"),
+        # A cloud user's sessions in one pool (migration 0014): the last
+        # use of a pool's idle holders, and use that no pool covers.
+        Index("ix_sessions_pool_user", "product_pool_id", "cloud_user_id", "ended_at"),
         # current-usage reads the running sessions from this alone
         # (migration 0011): a few thousand rows however long the history.
         Index(
