@@ -1,4 +1,4 @@
-"""The packed fetch: each column as one text, the same as fetching rows."""
+"""The packed fetch: each column as one value, the same as fetching rows."""
 
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -61,3 +61,10 @@ def test_a_name_holding_the_separator_falls_back_to_rows(
     assert odd in after.labels["username"].tolist()
     assert len(after) == len(before)
     assert sorted(after.start.tolist()) == sorted(before.start.tolist())
+
+
+def test_a_constant_written_into_the_statement_cannot_hold_a_quote() -> None:
+    assert str(rows.constant("2026-03-30 12:00:00.000000")) == "'2026-03-30 12:00:00.000000'"
+    assert str(rows.constant(-1)) == "-1"
+    with pytest.raises(ValueError, match="quote"):
+        rows.constant("O'Brien")

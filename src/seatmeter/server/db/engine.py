@@ -260,7 +260,26 @@ def _create(url: str, *, echo: bool, pool_size: int) -> Engine:
         return _create_sqlite(url, echo=echo, pool=pool)
     engine = create_engine(url, echo=echo, **pool)
     _ping_when_idle(engine)
+    _binary_when_asked(engine)
     return engine
+
+
+# The execution option that asks PostgreSQL for a result in binary form.
+BINARY_RESULT = "seatmeter_binary_result"
+
+
+def _binary_when_asked(engine: Engine) -> None:
+    """Run a statement with `BINARY_RESULT` set for a binary result.
+
+    psycopg then hands each value over as PostgreSQL sends it, with no
+    text to parse: the reports' whole-column arrays arrive as bytes."""
+
+    @event.listens_for(engine, "do_execute")
+    def on_execute(cursor: Any, statement: str, parameters: Any, context: Any) -> bool | None:
+        if not context.execution_options.get(BINARY_RESULT):
+            return None
+        cursor.execute(statement, parameters, binary=True)
+        return True
 
 
 def _ping_when_idle(engine: Engine) -> None:
