@@ -9,7 +9,7 @@ all the arithmetic after this is numpy over whole columns.
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import numpy as np
@@ -33,9 +33,6 @@ from seatmeter.server.db.engine import BINARY_RESULT
 from seatmeter.server.entitlements.models import CloudUser, ProductPool
 from seatmeter.server.reports.parameters import Filters, ReportQuery
 from seatmeter.server.sessions.models import UsageSession
-
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-MICROSECOND = timedelta(microseconds=1)
 
 # Any select of sessions, whatever its columns.
 AnySelect = TypeVar("AnySelect", bound=Select[*tuple[Any, ...]])
