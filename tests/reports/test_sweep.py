@@ -8,7 +8,7 @@ figures worked out here.
 import numpy as np
 import pytest
 
-from seatmeter.server.reports.sweep import Intervals, levels, union
+from seatmeter.server.reports.sweep import Intervals, combine, dense, levels, union
 
 # A moment in 2023, and a shift that makes times finer than a microsecond.
 T0 = 1_700_000_000.0
@@ -69,3 +69,29 @@ def test_a_span_too_wide_to_pack_still_merges() -> None:
     merged = union(group, start, end)
     assert merged.group.tolist() == [0, 9_999]
     assert merged.end.tolist() == [1.0, 9.5e10]
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        [5, -3, 5, 0, 12, -3],  # a narrow range: marked in a table
+        [7, 10**15, -(10**12), 7, 3],  # too wide for a table: numpy's unique
+        [],
+    ],
+)
+def test_dense_codes_are_numpys_unique(values: list[int]) -> None:
+    array = np.array(values, dtype=np.int64)
+    distinct, inverse = dense(array)
+    expected, expected_inverse = np.unique(array, return_inverse=True)
+
+    assert distinct.tolist() == expected.tolist()
+    assert inverse.tolist() == expected_inverse.reshape(-1).tolist()
+    assert distinct[inverse].tolist() == array.tolist()
+
+
+def test_combine_numbers_each_distinct_tuple_in_order() -> None:
+    users = np.array([2, 0, 2, 1, 0])
+    applications = np.array([1, 1, 1, 0, 3])
+
+    # (0, 1) (0, 3) (1, 0) (2, 1), in order: 0, 1, 2, 3.
+    assert combine(users, applications).tolist() == [3, 0, 3, 2, 1]

@@ -20,7 +20,7 @@ def heatmap(session: Session, report: ReportQuery) -> Table:
     granularity = choose("granularity", report.granularity, GRANULARITIES, "day")
     group_by = choose("group_by", report.group_by, ("user", "host"), "user")
     cut = periods(report.since, report.until, report.tz, granularity)
-    cells = per_key(keyed(session, report, group_by), cut, report, times=False)
+    cells = per_key(keyed(session, report, group_by), cut, report, detail=False)
     rows = list(zip(cells.key, cells.period, cells.hours, strict=True))
     items = [{"key": key, "period": period, "hours": hours} for key, period, hours in rows]
     keys = sorted(set(cells.key))

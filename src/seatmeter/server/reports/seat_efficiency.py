@@ -25,7 +25,7 @@ from seatmeter.server.reports.parameters import ReportQuery
 from seatmeter.server.reports.periods import hours, moment
 from seatmeter.server.reports.pools import pools_for
 from seatmeter.server.reports.rows import fetch, scanned
-from seatmeter.server.reports.sweep import combine, per_cell
+from seatmeter.server.reports.sweep import combine, dense, per_cell
 from seatmeter.server.reports.use import SeatRows, keyed_use, seat_sessions
 from seatmeter.server.reports.utilization import peaks, pool_levels
 from seatmeter.server.sessions.models import UsageSession
@@ -89,7 +89,7 @@ def _active_users(seats: SeatRows) -> dict[int, set[int]]:
         return active
     lowest = int(seats.cloud_user.min())
     width = int(seats.cloud_user.max()) - lowest + 1
-    pairs = np.unique(seats.pool * width + (seats.cloud_user - lowest))
+    pairs, _ = dense(seats.pool * width + (seats.cloud_user - lowest))
     pools, users = np.divmod(pairs, width)
     for pool, user in zip(pools.tolist(), (users + lowest).tolist(), strict=True):
         active[int(seats.pool_ids[pool])].add(user)

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from seatmeter.server.reports.parameters import ReportQuery
 from seatmeter.server.reports.rows import Rows, fetch
-from seatmeter.server.reports.sweep import Intervals, combine, union
+from seatmeter.server.reports.sweep import Intervals, combine, dense, union
 from seatmeter.server.sessions.models import UsageSession
 
 
@@ -58,13 +58,13 @@ def seat_rows(rows: Rows) -> SeatRows:
         labels=rows.labels,
         ids={name: value[attributed] for name, value in rows.ids.items()},
     )
-    pool_ids, pool = np.unique(kept.ids["product_pool_id"], return_inverse=True)
+    pool_ids, pool = dense(kept.ids["product_pool_id"])
     # The usage engine names a cloud user on every attributed session; a
     # row without one still counts, as its host user.
     cloud_user = kept.ids["cloud_user_id"]
     host_user = -2 - kept.codes["unmapped_username"]
     member = np.where(cloud_user >= 0, cloud_user, host_user)
-    return SeatRows(kept, pool_ids, pool.reshape(-1), member)
+    return SeatRows(kept, pool_ids, pool, member)
 
 
 def seat_sessions(session: Session, report: ReportQuery) -> SeatRows:
@@ -75,5 +75,5 @@ def seat_sessions(session: Session, report: ReportQuery) -> SeatRows:
 
 def seat_use(seats: SeatRows) -> Use:
     # Dense codes for the sweep: host users stand in with negative ids.
-    _, member = np.unique(seats.cloud_user, return_inverse=True)
-    return keyed_use(seats.rows, seats.pool, member.reshape(-1), len(seats.pool_ids))
+    _, member = dense(seats.cloud_user)
+    return keyed_use(seats.rows, seats.pool, member, len(seats.pool_ids))
