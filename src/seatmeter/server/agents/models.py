@@ -1,10 +1,10 @@
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import JSON, BigInteger, Float, Index, Integer, String
+from sqlalchemy import JSON, BigInteger, Float, Index, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from seatmeter.server.db import Base, UTCDateTime, utcnow
+from seatmeter.server.db import Base, BigId, UTCDateTime, utcnow
 
 if TYPE_CHECKING:
     from seatmeter.server.agent_groups.models import AgentGroup
@@ -53,8 +53,5 @@ class AgentChange(Base):
 
     __tablename__ = "agent_changes"
 
-    # SQLite only autoincrements a column declared exactly INTEGER.
-    seq: Mapped[int] = mapped_column(
-        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True
-    )
+    seq: Mapped[int] = mapped_column(BigId, primary_key=True)
     agent_id: Mapped[str] = mapped_column(String(64))

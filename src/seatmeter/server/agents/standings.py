@@ -114,8 +114,7 @@ class Standings:
     def forget(self, agent_id: str) -> None:
         """Drop an agent's standings: this process just wrote the agent."""
         with self._lock:
-            for credential_hash in self._hashes.pop(agent_id, ()):
-                self._kept.pop(credential_hash, None)
+            self._drop(agent_id)
 
     def __len__(self) -> int:
         return len(self._kept)
@@ -159,8 +158,7 @@ class Standings:
                 self._clear()
                 self._generation = generation
             for _seq, agent_id in rows:
-                for credential_hash in self._hashes.pop(agent_id, ()):
-                    self._kept.pop(credential_hash, None)
+                self._drop(agent_id)
             if fresh_start:
                 self._after, self._gap_since = newest, None
             else:
@@ -186,6 +184,10 @@ class Standings:
             self._after = rows[-1][0]
         else:
             self._after = expected - 1
+
+    def _drop(self, agent_id: str) -> None:
+        for credential_hash in self._hashes.pop(agent_id, ()):
+            self._kept.pop(credential_hash, None)
 
     def _clear(self) -> None:
         self._kept.clear()

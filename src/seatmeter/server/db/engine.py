@@ -340,8 +340,9 @@ def _create_sqlite(url: str, *, echo: bool, pool: dict[str, int]) -> Engine:
 
 
 class _SQLiteCompiler(SQLiteCompiler):
-    """SQLite's compiler, rendering `Select.with_hint()` as SQLite's one
-    table hint, INDEXED BY (SQLAlchemy's own drops every hint)."""
+    """SQLite's compiler, rendering `Select.with_hint()` as written:
+    SQLite's table hints, INDEXED BY and NOT INDEXED (SQLAlchemy's own
+    compiler drops every hint)."""
 
     def get_from_hint_text(self, table: Any, text: str | None) -> str | None:
         return text

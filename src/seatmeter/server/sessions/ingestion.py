@@ -43,9 +43,9 @@ from sqlalchemy.orm import Session
 
 from seatmeter.server.agents.models import Agent
 from seatmeter.server.api.fields import AgentIdText, AgentTime, Body
-from seatmeter.server.db import Database, utcnow
+from seatmeter.server.db import BigId, Database, utcnow
 from seatmeter.server.errors import ApiError, describe_problem
-from seatmeter.server.sessions.models import BigId, SessionEvent, UsageSession
+from seatmeter.server.sessions.models import SessionEvent, UsageSession
 from seatmeter.server.usage import attribution
 
 log = logging.getLogger(__name__)

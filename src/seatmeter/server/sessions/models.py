@@ -1,17 +1,15 @@
 from datetime import datetime
 
 from sqlalchemy import (
-    BigInteger,
     ForeignKey,
     Index,
-    Integer,
     String,
     UniqueConstraint,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from seatmeter.server.db import Base, UTCDateTime, utcnow
+from seatmeter.server.db import Base, BigId, UTCDateTime, utcnow
 
 SOURCES = ("process", "legacy", "import")
 # How a session was attributed (usage/attribution.py); null: not yet.
@@ -30,9 +28,6 @@ RUNNING_COLUMNS = (
     "version",
     "ended_at",
 )
-
-# SQLite only autoincrements a column declared exactly INTEGER.
-BigId = BigInteger().with_variant(Integer(), "sqlite")
 
 
 class UsageSession(Base):
