@@ -14,6 +14,7 @@ from seatmeter.server.autodesk.snapshot import (
 from seatmeter.server.db import Database
 from seatmeter.server.entitlements.models import Assignment, PoolSeatCount, ProductPool
 from seatmeter.server.license_servers.models import LicenseServer
+from seatmeter.server.usage.models import EntitlementGeneration
 
 MONDAY = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
 TUESDAY = MONDAY + timedelta(days=1)
@@ -101,3 +102,23 @@ def test_assignments_of_unlisted_users_or_pools_are_skipped(database: Database) 
         outcome = apply(session, server_id, snapshot, MONDAY)
 
     assert (outcome.assignments, outcome.skipped) == (1, 2)
+
+
+def generation(database: Database) -> int:
+    with database.reading() as session:
+        return int(session.scalars(select(EntitlementGeneration.value)).one())
+
+
+def test_only_a_change_of_seats_moves_the_entitlement_generation(database: Database) -> None:
+    """Reports keep seat counts by generation: an identical snapshot must
+    not void them, and new seat counts must."""
+    server_id = a_server(database)
+    applied(database, server_id, team(10, ("US1", "prod_a")), MONDAY)
+    before = generation(database)
+
+    applied(database, server_id, team(10, ("US1", "prod_a")), TUESDAY)
+    unchanged = generation(database)
+    applied(database, server_id, team(12, ("US1", "prod_a")), WEDNESDAY)
+
+    assert unchanged == before
+    assert generation(database) > before

@@ -13,6 +13,7 @@ from sqlalchemy import event, insert, update
 from seatmeter.server.agent_groups.models import AgentGroup, agent_group_members
 from seatmeter.server.agents.models import Agent
 from seatmeter.server.db import Database
+from seatmeter.server.entitlements.models import Assignment, CloudUser, ProductPool
 from seatmeter.server.reports import current_usage, sessions_grid
 from seatmeter.server.sessions.models import UsageSession
 
@@ -232,6 +233,71 @@ def test_current_usage(reader: TestClient, world: dict[str, int]) -> None:
     assert acad["sessions"][1]["started_at"] == "2026-03-30T12:00:00+02:00"
 
 
+# change -> what it does, given the ids, and the ACAD item's
+# (seats, assigned, in use, first session's email) after it
+SEAT_CHANGES: dict[str, tuple[Any, tuple[Any, ...]]] = {
+    "seats bought": (
+        lambda s, ids: s.execute(
+            update(ProductPool).where(ProductPool.id == ids["ACAD"]).values(total_seats=5)
+        ),
+        (5, 2, 2, "erin@corp.com"),
+    ),
+    "seat unassigned": (
+        lambda s, ids: s.execute(
+            update(Assignment).where(Assignment.cloud_user_id == ids["bob"]).values(active=False)
+        ),
+        (2, 1, 2, "erin@corp.com"),
+    ),
+    "email changed": (
+        lambda s, ids: s.execute(
+            update(CloudUser).where(CloudUser.id == ids["erin"]).values(email="e@corp.com")
+        ),
+        (2, 2, 2, "e@corp.com"),
+    ),
+}
+
+
+@pytest.mark.parametrize("change", SEAT_CHANGES)
+def test_current_usage_sees_entitlement_changes_at_once(
+    reader: TestClient, world: dict[str, int], database: Database, change: str
+) -> None:
+    """What current-usage keeps between requests is void after a change."""
+
+    def acad() -> tuple[Any, ...]:
+        item = by(report(reader, "current-usage")["items"], "pool")["ACAD"]
+        fields = (item["seats"], item["assigned"], item["in_use"])
+        return (*fields, item["sessions"][0]["email"])
+
+    assert acad() == (2, 2, 2, "erin@corp.com")
+    work, expected = SEAT_CHANGES[change]
+
+    with database.writing() as session:
+        work(session, world)
+
+    assert acad() == expected
+
+
+def test_current_usage_asks_again_only_for_the_running_sessions(
+    reader: TestClient, world: dict[str, int], database: Database
+) -> None:
+    report(reader, "current-usage")
+    statements: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        statements.append(statement)
+
+    event.listen(database.engine, "before_cursor_execute", seen)
+    try:
+        items = report(reader, "current-usage")["items"]
+    finally:
+        event.remove(database.engine, "before_cursor_execute", seen)
+
+    tables = ("FROM sessions", "FROM product_pools", "FROM assignments", "FROM cloud_users")
+    reads = [s for s in statements if any(table in s for table in tables)]
+    assert len(reads) == 1 and "FROM sessions" in reads[0], reads
+    assert [i["assigned"] for i in items] == [3, 2]
+
+
 def test_current_usage_reads_running_sessions_from_their_index(database: Database) -> None:
     query = current_usage._RUNNING_NOW
     now = {"now": "2026-03-30 12:00:00+00:00"}
@@ -242,9 +308,12 @@ def test_current_usage_reads_running_sessions_from_their_index(database: Databas
             connection.exec_driver_sql("SET enable_seqscan = off")
             connection.exec_driver_sql("SET enable_bitmapscan = off")
         compiled = query.compile(dialect=database.engine.dialect)
+        values = compiled.construct_params(now)
         plan = connection.exec_driver_sql(
             f"EXPLAIN {'QUERY PLAN ' if database.dialect == 'sqlite' else ''}{compiled}",
-            tuple(now.values()) if database.dialect == "sqlite" else now,
+            tuple(values[name] for name in compiled.positiontup or ())
+            if database.dialect == "sqlite"
+            else values,
         ).all()
 
     text = " ".join(str(row[-1]) for row in plan)

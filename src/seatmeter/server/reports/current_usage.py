@@ -4,68 +4,127 @@ sessions running now that are attributed to it.
 In use counts distinct cloud users, so one person running two
 applications of a collection holds one seat. The report's since and
 until do not apply: it is about now.
+
+A dashboard asks for this report again and again, while entitlements
+change at a sync. So the pools, their seats and assignment counts, and
+the running users' emails are kept by entitlement generation (see
+usage/generation.py), which the running sessions' query reads in the
+same statement: a warm request is that one query.
 """
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, bindparam, func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from seatmeter.server.entitlements.models import Assignment, CloudUser, ProductPool
 from seatmeter.server.reports.formats import Table
-from seatmeter.server.reports.parameters import ReportQuery
-from seatmeter.server.reports.pools import allowed
+from seatmeter.server.reports.parameters import Filters, ReportQuery
 from seatmeter.server.reports.rows import filtered
 from seatmeter.server.sessions.models import UsageSession
+from seatmeter.server.usage.generation import GENERATION, Kept
 
 COLUMNS = ["product_pool_id", "pool", "seats", "assigned", "in_use", "sessions"]
+CHUNK = 2000  # cloud user ids per email lookup
+# The ids are written into the statement: integers only, and with each
+# bound on its own, SQLAlchemy and the drivers take 10 us an id.
+_EMAILS = select(CloudUser.id, CloudUser.email).where(
+    CloudUser.id.in_(bindparam("ids", expanding=True, literal_execute=True))
+)
 
 
 def current_usage(session: Session, report: ReportQuery) -> Table:
-    running = _running(session, report)
+    found, generation = _running(session, report)
+    seats = _SEATS.get(session, generation)
+    running = _per_pool(found, seats.emails(session, {row[2] for row in found}), report)
     items, rows = [], []
-    for pool_id, name, seats, assigned in _pools(session, report, running):
-        mine = running.get(pool_id, [])
+    for pool in seats.shown(report.filters, running):
+        mine = running.get(pool.id, [])
         users = {row["cloud_user_id"] or row["username"] for row in mine}
         item = {
-            "product_pool_id": pool_id,
-            "pool": name,
-            "seats": seats,
-            "assigned": assigned,
+            "product_pool_id": pool.id,
+            "pool": pool.name,
+            "seats": pool.seats,
+            "assigned": pool.assigned,
             "in_use": len(users),
             "sessions": mine,
         }
         items.append(item)
-        rows.append([pool_id, name, seats, assigned, len(users), len(mine)])
+        rows.append([pool.id, pool.name, pool.seats, pool.assigned, len(users), len(mine)])
     about = {"at": report.now.astimezone(report.tz), "tz": report.tz.key}
     return Table(items, COLUMNS, rows, about)
 
 
-def _pools(
-    session: Session, report: ReportQuery, running: dict[int, Any]
-) -> Sequence[Row[int, str, int, int]]:
-    """The pools the report shows, with their active assignments."""
-    assigned = (
-        select(func.count())
-        .where(Assignment.product_pool_id == ProductPool.id, Assignment.active)
-        .scalar_subquery()
-    )
-    query = (
-        select(ProductPool.id, ProductPool.name, ProductPool.total_seats, assigned)
-        .where(*allowed(report.filters, running))
-        .order_by(ProductPool.id)
-    )
-    return session.execute(query).all()
+@dataclass(frozen=True)
+class PoolSeats:
+    id: int
+    name: str
+    license_server_id: int
+    active: bool
+    seats: int | None
+    assigned: int  # active assignments
 
+
+class Seats:
+    """What current-usage reads of the entitlements: every pool with its
+    active assignments, and cloud users' emails, fetched as asked for."""
+
+    def __init__(self, pools: list[PoolSeats]) -> None:
+        self.pools = pools
+        self._emails: dict[int, str | None] = {}
+
+    @classmethod
+    def load(cls, session: Session) -> "Seats":
+        counts = (
+            select(Assignment.product_pool_id, func.count())
+            .where(Assignment.active)
+            .group_by(Assignment.product_pool_id)
+        )
+        assigned = {pool_id: count for pool_id, count in session.execute(counts)}
+        query = select(
+            ProductPool.id,
+            ProductPool.name,
+            ProductPool.license_server_id,
+            ProductPool.active,
+            ProductPool.total_seats,
+        ).order_by(ProductPool.id)
+        pools = [PoolSeats(*row, assigned.get(row[0], 0)) for row in session.execute(query)]
+        return cls(pools)
+
+    def shown(self, filters: Filters, used: Collection[int]) -> list[PoolSeats]:
+        """The pools the report shows: as reports.pools.allowed, here."""
+        return [
+            pool
+            for pool in self.pools
+            if (
+                pool.id == filters.product_pool_id
+                if filters.product_pool_id is not None
+                else pool.active or pool.id in used
+            )
+            and filters.license_server_id in (None, pool.license_server_id)
+        ]
+
+    def emails(
+        self, session: Session, cloud_user_ids: Iterable[int | None]
+    ) -> dict[int, str | None]:
+        """Emails by cloud user id, those of `cloud_user_ids` included."""
+        missing = sorted({i for i in cloud_user_ids if i is not None} - self._emails.keys())
+        for start in range(0, len(missing), CHUNK):
+            chunk = {"ids": missing[start : start + CHUNK]}
+            self._emails.update({user: email for user, email in session.execute(_EMAILS, chunk)})
+        return self._emails
+
+
+_SEATS: Kept[Seats] = Kept(Seats.load)
 
 RUNNING = (
     "id",
     "product_pool_id",
     "cloud_user_id",
-    "email",
     "username",
     "hostname",
     "application",
@@ -75,8 +134,7 @@ RUNNING = (
 
 
 _RUNNING_NOW = (
-    select(*[getattr(CloudUser if n == "email" else UsageSession, n) for n in RUNNING])
-    .outerjoin(CloudUser, CloudUser.id == UsageSession.cloud_user_id)
+    select(*[getattr(UsageSession, name) for name in RUNNING], GENERATION.scalar_subquery())
     .where(UsageSession.ended_at.is_(None), UsageSession.product_pool_id.is_not(None))
     .where(UsageSession.started_at <= bindparam("now"))
     .order_by(UsageSession.started_at, UsageSession.id)
@@ -86,21 +144,39 @@ _RUNNING_NOW = (
 )
 
 
-def _running(session: Session, report: ReportQuery) -> dict[int, list[dict[str, Any]]]:
-    """The sessions running now, per pool id, oldest first: the driver's
-    rows in one pass, as a thousand ORM mappings cost more than the query."""
+def _running(session: Session, report: ReportQuery) -> tuple[Sequence[Any], int | None]:
+    """The driver's rows of the sessions running now, oldest first, and
+    the entitlement generation they were read with (None when none)."""
     query = filtered(_RUNNING_NOW, report.filters)
     result = session.connection().execute(query, {"now": report.now})
     found = result.cursor.fetchall()
     result.close()
+    return found, (int(found[0][-1]) if found else None)
+
+
+def _per_pool(
+    found: Sequence[Any], emails: dict[int, str | None], report: ReportQuery
+) -> dict[int, list[dict[str, Any]]]:
+    """The running sessions as report items, per pool id: the driver's
+    rows in one pass, as a thousand ORM mappings cost more than the query."""
     per_pool: dict[int, list[dict[str, Any]]] = defaultdict(list)
-    as_text = bool(found) and isinstance(found[0][-1], str)
+    as_text = bool(found) and isinstance(found[0][7], str)
     tz = report.tz
     for row in found:
-        running = dict(zip(RUNNING, row, strict=True))
-        started = running["started_at"]
+        started = row[7]
         if as_text:  # SQLite's driver gives UTC text
             started = datetime.fromisoformat(started + "+00:00")
-        running["started_at"] = started.astimezone(tz)
-        per_pool[row[1]].append(running)
+        per_pool[row[1]].append(
+            {
+                "id": row[0],
+                "product_pool_id": row[1],
+                "cloud_user_id": row[2],
+                "email": emails.get(row[2]),
+                "username": row[3],
+                "hostname": row[4],
+                "application": row[5],
+                "version": row[6],
+                "started_at": started.astimezone(tz),
+            }
+        )
     return per_pool

@@ -3,7 +3,7 @@
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from seatmeter.server.entitlements.models import ProductPool
@@ -13,19 +13,14 @@ from seatmeter.server.reports.parameters import Filters
 def pools_for(
     session: Session, filters: Filters, used: Iterable[int] = ()
 ) -> Sequence[ProductPool]:
-    """Active pools, and pools with use, that the filters allow, by id."""
-    query = select(ProductPool).where(*allowed(filters, used))
-    return session.scalars(query.order_by(ProductPool.id)).all()
-
-
-def allowed(filters: Filters, used: Iterable[int] = ()) -> list[ColumnElement[bool]]:
-    """The conditions on ProductPool that `pools_for` applies."""
+    """Active pools, and pools with use, that the filters allow, by id.
+    (current-usage applies the same rule to the pools it keeps.)"""
     pool: Any = ProductPool
-    conditions = []
+    query = select(ProductPool)
     if filters.product_pool_id is not None:
-        conditions.append(pool.id == filters.product_pool_id)
+        query = query.where(pool.id == filters.product_pool_id)
     else:
-        conditions.append(pool.active | pool.id.in_([int(i) for i in used]))
+        query = query.where(pool.active | pool.id.in_([int(i) for i in used]))
     if filters.license_server_id is not None:
-        conditions.append(pool.license_server_id == filters.license_server_id)
-    return conditions
+        query = query.where(pool.license_server_id == filters.license_server_id)
+    return session.scalars(query.order_by(ProductPool.id)).all()

@@ -47,6 +47,7 @@ from seatmeter.server.db import BigId, Database, utcnow
 from seatmeter.server.errors import ApiError, describe_problem
 from seatmeter.server.sessions.models import SessionEvent, UsageSession
 from seatmeter.server.usage import attribution
+from seatmeter.server.usage.generation import GENERATION
 
 log = logging.getLogger(__name__)
 
@@ -150,7 +151,7 @@ def _locked_offset(connection: Connection, agent_id: str) -> tuple[float, int]:
 
 
 _OFFSET_AND_GENERATION = (
-    select(_agents.c.clock_offset_s, attribution.GENERATION.scalar_subquery())
+    select(_agents.c.clock_offset_s, GENERATION.scalar_subquery())
     .where(_agents.c.id == bindparam("agent_id"))
     .with_for_update(of=_agents)
 )

@@ -55,8 +55,8 @@ from sqlalchemy.orm import Session
 
 from seatmeter.server.entitlements.models import Assignment, CloudUser, ProductPool
 from seatmeter.server.sessions.models import UsageSession
+from seatmeter.server.usage.generation import Kept
 from seatmeter.server.usage.identity import Directory, IdentityRules, installed
-from seatmeter.server.usage.models import EntitlementGeneration
 from seatmeter.server.usage.products import Entitlements
 
 log = logging.getLogger(__name__)
@@ -109,8 +109,8 @@ def outcomes(
     to be stored, so that they are stored attributed (ingestion).
 
     Only for transactions that change no entitlements: what they load is
-    kept for others under the generation they read (GENERATION, read
-    here unless the caller read it already in this transaction)."""
+    kept for others under the generation they read (generation.GENERATION,
+    read here unless the caller read it already in this transaction)."""
     wanted = set(pairs)
     if not wanted:
         return {}
@@ -118,28 +118,14 @@ def outcomes(
     return {pair: engine.decide(*pair) for pair in wanted}
 
 
-GENERATION = select(EntitlementGeneration.value).where(EntitlementGeneration.id == 1)
-# The last engine loaded, by (database, entitlement generation, rules).
-_kept: dict[str, tuple[tuple[str, int, IdentityRules], "_Engine"]] = {}
+# The last engine loaded, by database, entitlement generation and rules.
+_ENGINE: "Kept[_Engine]" = Kept(lambda session, rules: _Engine.load(session, rules))
 
 
 def _kept_engine(session: Session, generation: int | None) -> "_Engine":
     """The engine for the entitlements committed now: the one kept when
-    nothing changed since, else loaded and kept. The generation is read
-    before the rows, so a change committed in between is loaded too, and
-    only makes the next batch load again."""
-    rules = installed()
-    key = (
-        str(session.connection().engine.url),
-        int(session.execute(GENERATION).scalar_one()) if generation is None else generation,
-        rules,
-    )
-    kept = _kept.get("engine")
-    if kept is not None and kept[0] == key:
-        return kept[1]
-    engine = _Engine.load(session, rules)
-    _kept["engine"] = (key, engine)
-    return engine
+    nothing changed since, else loaded and kept."""
+    return _ENGINE.get(session, generation, installed())
 
 
 def _scopes(

@@ -43,7 +43,8 @@ class PoolApplications(Base):
 class EntitlementGeneration(Base):
     """One row whose value moves, by trigger, whenever a change to cloud
     users, mappings, pools, their applications, assignments or catalogs
-    could change an attribution (migration 0013)."""
+    could change an attribution, or a pool's seats (migrations 0013 and
+    0015)."""
 
     __tablename__ = "entitlement_generation"
 
