@@ -385,6 +385,29 @@ def test_sessions_grid_counts_only_so_far_past_the_page(
     assert len(stopped["items"]) == 3
 
 
+def test_sessions_grid_counts_in_the_page_query_and_alone_past_the_end(
+    reader: TestClient, world: dict[str, int], database: Database
+) -> None:
+    statements: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if "FROM sessions" in statement:
+            statements.append(statement)
+
+    event.listen(database.engine, "before_cursor_execute", seen)
+    try:
+        page = report(reader, "sessions", sort="username", limit=3)
+        reads_for_page = len(statements)
+        past = report(reader, "sessions", sort="username", limit=3, offset=50)
+    finally:
+        event.remove(database.engine, "before_cursor_execute", seen)
+
+    assert reads_for_page == 1, statements
+    assert (page["total"], len(page["items"])) == (9, 3)
+    assert (past["total"], past["total_exact"], past["items"]) == (9, True, [])
+    assert len(statements) == 3, "past the end, the page finds no row to carry the count"
+
+
 def test_cost_per_seat_prices_idle_seats(
     reader: TestClient, world: dict[str, int], tokens: dict[str, str]
 ) -> None:

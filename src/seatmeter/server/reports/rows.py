@@ -114,7 +114,8 @@ def filtered(query: AnySelect, filters: Filters) -> AnySelect:
     return query
 
 
-def overlapping(query: AnySelect, report: ReportQuery, dialect: str = "") -> AnySelect:
+def overlapping(query: AnySelect, since: Any, until: Any, dialect: str = "") -> AnySelect:
+    """Sessions that overlap since to until (times, or bound parameters)."""
     ended: Any = UsageSession.ended_at
     started: Any = UsageSession.started_at
     if dialect == "sqlite":
@@ -125,7 +126,7 @@ def overlapping(query: AnySelect, report: ReportQuery, dialect: str = "") -> Any
         # (two lookups per row) ten times slower. Unary plus is
         # SQLite's way of saying "not by index".
         started, ended = scanned("started_at"), scanned("ended_at")
-    return query.where(started < report.until, ended.is_(None) | (ended > report.since))
+    return query.where(started < until, ended.is_(None) | (ended > since))
 
 
 def scanned(name: str) -> Any:
@@ -154,7 +155,9 @@ def fetch(
         COMPUTED[name] if name in COMPUTED else getattr(UsageSession, name) for name in text
     ]
     columns += [func.coalesce(getattr(UsageSession, name), constant(-1)) for name in ids]
-    query = overlapping(filtered(select(*columns), report.filters), report, dialect)
+    query = overlapping(
+        filtered(select(*columns), report.filters), report.since, report.until, dialect
+    )
     if where is not None:
         query = query.where(where)
     if not few:

@@ -7,14 +7,16 @@ needs the next pages, not an exact count of a million sessions, and
 `total_exact` says whether the count stopped there.
 """
 
+import functools
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, bindparam, func, select
 from sqlalchemy.orm import Session
 
+from seatmeter.server.db import UTCDateTime
 from seatmeter.server.entitlements.models import CloudUser, ProductPool
 from seatmeter.server.reports.formats import Table
-from seatmeter.server.reports.parameters import ReportQuery, bad_parameter
+from seatmeter.server.reports.parameters import Filters, ReportQuery, bad_parameter
 from seatmeter.server.reports.periods import hours
 from seatmeter.server.reports.rows import filtered, overlapping
 from seatmeter.server.reports.usage_history import bounds
@@ -50,14 +52,20 @@ COUNT_AHEAD = 10_000
 def sessions_grid(
     session: Session, report: ReportQuery, sort: str, limit: int, offset: int
 ) -> Table:
-    base = overlapping(filtered(_columns(), report.filters), report)
-    # Counted without the joins, which only add names to the page.
-    dialect = session.get_bind().dialect.name
-    counted = overlapping(filtered(select(UsageSession.id), report.filters), report, dialect)
+    page, counted = _statements(report.filters, sort, session.get_bind().dialect.name)
     cap = offset + limit + COUNT_AHEAD
-    total = session.scalar(select(func.count()).select_from(counted.limit(cap + 1).subquery()))
-    query = base.order_by(*_order(sort), UsageSession.id).limit(limit).offset(offset)
-    items = [_item(row, report) for row in session.execute(query).mappings()]
+    values = {
+        "since": report.since,
+        "until": report.until,
+        "cap": cap + 1,
+        "limit": limit,
+        "offset": offset,
+    }
+    # The count rides on the page's rows: one round trip, unless the
+    # page is past the end and has no row to carry it.
+    rows = session.connection().execute(page, values).all()
+    total = rows[0][-1] if rows else session.connection().execute(counted, values).scalar()
+    items = [_item(row, report) for row in rows]
     about = {
         "total": min(total or 0, cap),
         "total_exact": (total or 0) <= cap,
@@ -67,6 +75,28 @@ def sessions_grid(
         **bounds(report),
     }
     return Table(items, COLUMNS, [list(item.values()) for item in items], about)
+
+
+@functools.lru_cache(maxsize=256)
+def _statements(filters: Filters, sort: str, dialect: str) -> tuple[Select[Any], Select[Any]]:
+    """A grid's page and its count, built once for each filters, sort and
+    database: the bounds, the count's cap and the page's place are bound
+    at each request (since, until, cap, limit, offset).
+
+    The count leaves out the joins, which only add names to the page,
+    and stops at the cap."""
+    since = bindparam("since", type_=UTCDateTime)
+    until = bindparam("until", type_=UTCDateTime)
+    ids = overlapping(filtered(select(UsageSession.id), filters), since, until, dialect)
+    counted = select(func.count()).select_from(ids.limit(bindparam("cap")).subquery())
+    page = (
+        overlapping(filtered(_columns(), filters), since, until)
+        .add_columns(counted.scalar_subquery())
+        .order_by(*_order(sort), UsageSession.id)
+        .limit(bindparam("limit"))
+        .offset(bindparam("offset"))
+    )
+    return page, counted
 
 
 def paging(sort: str, limit: str, offset: str) -> tuple[str, int, int]:
@@ -107,17 +137,18 @@ def _order(sort: str) -> list[Any]:
 
 
 def _item(row: Any, report: ReportQuery) -> dict[str, Any]:
-    end = row["ended_at"] or report.now
+    """A grid row from the page's columns, in _columns' order."""
+    started, ended = row[5], row[6]
     return {
-        "id": row["id"],
-        "username": row["username"],
-        "hostname": row["hostname"],
-        "application": row["application"],
-        "version": row["version"],
-        "started_at": row["started_at"].astimezone(report.tz),
-        "ended_at": row["ended_at"].astimezone(report.tz) if row["ended_at"] else None,
-        "hours": hours((end - row["started_at"]).total_seconds()),
-        "product_pool_id": row["product_pool_id"],
-        "pool": row["pool"],
-        "cloud_user": row["cloud_user"],
+        "id": row[0],
+        "username": row[1],
+        "hostname": row[2],
+        "application": row[3],
+        "version": row[4],
+        "started_at": started.astimezone(report.tz),
+        "ended_at": ended.astimezone(report.tz) if ended else None,
+        "hours": hours(((ended or report.now) - started).total_seconds()),
+        "product_pool_id": row[7],
+        "pool": row[8],
+        "cloud_user": row[9],
     }
