@@ -6,14 +6,14 @@ applications of a collection holds one seat. The report's since and
 until do not apply: it is about now.
 
 A dashboard asks for this report again and again, while entitlements
-change at a sync. So the pools, their seats and assignment counts, and
-the running users' emails are kept by entitlement generation (see
-usage/generation.py), which the running sessions' query reads in the
-same statement: a warm request is that one query.
+change at a sync. So the pools, their seats and assignment counts are
+kept by entitlement generation (see usage/generation.py), which the
+running sessions' query reads in the same statement: while nothing
+changes, a request is that one query.
 """
 
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -29,18 +29,12 @@ from seatmeter.server.sessions.models import UsageSession
 from seatmeter.server.usage.generation import GENERATION, Kept
 
 COLUMNS = ["product_pool_id", "pool", "seats", "assigned", "in_use", "sessions"]
-CHUNK = 2000  # cloud user ids per email lookup
-# The ids are written into the statement: integers only, and with each
-# bound on its own, SQLAlchemy and the drivers take 10 us an id.
-_EMAILS = select(CloudUser.id, CloudUser.email).where(
-    CloudUser.id.in_(bindparam("ids", expanding=True, literal_execute=True))
-)
 
 
 def current_usage(session: Session, report: ReportQuery) -> Table:
     found, generation = _running(session, report)
     seats = _SEATS.get(session, generation)
-    running = _per_pool(found, seats.emails(session, {row[2] for row in found}), report)
+    running = _per_pool(found, report)
     items, rows = [], []
     for pool in seats.shown(report.filters, running):
         mine = running.get(pool.id, [])
@@ -70,33 +64,31 @@ class PoolSeats:
 
 
 class Seats:
-    """What current-usage reads of the entitlements: every pool with its
-    active assignments, and cloud users' emails, fetched as asked for."""
+    """What current-usage reads of the entitlements: every pool, with its
+    seats and active assignments."""
 
     def __init__(self, pools: list[PoolSeats]) -> None:
         self.pools = pools
-        self._emails: dict[int, str | None] = {}
 
     @classmethod
     def load(cls, session: Session) -> "Seats":
-        counts = (
-            select(Assignment.product_pool_id, func.count())
-            .where(Assignment.active)
-            .group_by(Assignment.product_pool_id)
+        assigned = (
+            select(func.count())
+            .where(Assignment.product_pool_id == ProductPool.id, Assignment.active)
+            .scalar_subquery()
         )
-        assigned = {pool_id: count for pool_id, count in session.execute(counts)}
         query = select(
             ProductPool.id,
             ProductPool.name,
             ProductPool.license_server_id,
             ProductPool.active,
             ProductPool.total_seats,
+            assigned,
         ).order_by(ProductPool.id)
-        pools = [PoolSeats(*row, assigned.get(row[0], 0)) for row in session.execute(query)]
-        return cls(pools)
+        return cls([PoolSeats(*row) for row in session.connection().execute(query)])
 
     def shown(self, filters: Filters, used: Collection[int]) -> list[PoolSeats]:
-        """The pools the report shows: as reports.pools.allowed, here."""
+        """The pools the report shows: as reports.pools.pools_for, here."""
         return [
             pool
             for pool in self.pools
@@ -108,16 +100,6 @@ class Seats:
             and filters.license_server_id in (None, pool.license_server_id)
         ]
 
-    def emails(
-        self, session: Session, cloud_user_ids: Iterable[int | None]
-    ) -> dict[int, str | None]:
-        """Emails by cloud user id, those of `cloud_user_ids` included."""
-        missing = sorted({i for i in cloud_user_ids if i is not None} - self._emails.keys())
-        for start in range(0, len(missing), CHUNK):
-            chunk = {"ids": missing[start : start + CHUNK]}
-            self._emails.update({user: email for user, email in session.execute(_EMAILS, chunk)})
-        return self._emails
-
 
 _SEATS: Kept[Seats] = Kept(Seats.load)
 
@@ -125,6 +107,7 @@ RUNNING = (
     "id",
     "product_pool_id",
     "cloud_user_id",
+    "email",
     "username",
     "hostname",
     "application",
@@ -134,7 +117,11 @@ RUNNING = (
 
 
 _RUNNING_NOW = (
-    select(*[getattr(UsageSession, name) for name in RUNNING], GENERATION.scalar_subquery())
+    select(
+        *[getattr(CloudUser if name == "email" else UsageSession, name) for name in RUNNING],
+        GENERATION.scalar_subquery(),
+    )
+    .outerjoin(CloudUser, CloudUser.id == UsageSession.cloud_user_id)
     .where(UsageSession.ended_at.is_(None), UsageSession.product_pool_id.is_not(None))
     .where(UsageSession.started_at <= bindparam("now"))
     .order_by(UsageSession.started_at, UsageSession.id)
@@ -154,16 +141,14 @@ def _running(session: Session, report: ReportQuery) -> tuple[Sequence[Any], int 
     return found, (int(found[0][-1]) if found else None)
 
 
-def _per_pool(
-    found: Sequence[Any], emails: dict[int, str | None], report: ReportQuery
-) -> dict[int, list[dict[str, Any]]]:
+def _per_pool(found: Sequence[Any], report: ReportQuery) -> dict[int, list[dict[str, Any]]]:
     """The running sessions as report items, per pool id: the driver's
     rows in one pass, as a thousand ORM mappings cost more than the query."""
     per_pool: dict[int, list[dict[str, Any]]] = defaultdict(list)
-    as_text = bool(found) and isinstance(found[0][7], str)
+    as_text = bool(found) and isinstance(found[0][8], str)
     tz = report.tz
     for row in found:
-        started = row[7]
+        started = row[8]
         if as_text:  # SQLite's driver gives UTC text
             started = datetime.fromisoformat(started + "+00:00")
         per_pool[row[1]].append(
@@ -171,11 +156,11 @@ def _per_pool(
                 "id": row[0],
                 "product_pool_id": row[1],
                 "cloud_user_id": row[2],
-                "email": emails.get(row[2]),
-                "username": row[3],
-                "hostname": row[4],
-                "application": row[5],
-                "version": row[6],
+                "email": row[3],
+                "username": row[4],
+                "hostname": row[5],
+                "application": row[6],
+                "version": row[7],
                 "started_at": started.astimezone(tz),
             }
         )
