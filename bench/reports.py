@@ -10,11 +10,12 @@ some use outside any pool and some sessions still open), stores them in
 a fresh SQLite file and a throwaway PostgreSQL (dev.py's), then times
 each report as the server computes it (the SQL fetch and the numpy pass,
 not the JSON) against DuckDB answering the same question from the same
-rows held in memory, with window functions. The ratio is ours / DuckDB's;
-the goal is 2 or less. current-usage is timed twice: as a dashboard
-polls it, and right after each run moved the entitlement generation,
-as a sync that changed seats or assignments does. Each figure is the best of --repeat runs (DuckDB's
-of one more), and of up to 20 for work that takes milliseconds.
+rows held in memory, with window functions. The ratio is ours /
+DuckDB's; the goal is 2 or less. current-usage is timed twice: as a
+dashboard polls it, and right after each run moved the entitlement
+generation, as a sync that changed seats or assignments does. Each
+figure is the best of --repeat runs (DuckDB's of one more), and of up
+to 20 for work that takes milliseconds.
 """
 
 import argparse
