@@ -45,7 +45,17 @@ def test_packed_columns_match_the_rows(
 ) -> None:
     packed = fetched(database)
     monkeypatch.setattr(rows, "_packed", lambda *args: None)
-    same(packed, fetched(database))
+    unpacked = fetched(database)
+
+    same(packed, unpacked)
+    # Sessions with and without a cloud user: both sides of the sparse text.
+    unmapped = packed.labels["unmapped_username"][packed.codes["unmapped_username"]]
+    assert "" in unmapped.tolist() and {*unmapped.tolist()} - {""}
+
+
+def test_a_sparse_text_needs_the_id_that_places_it(database: Database) -> None:
+    with database.reading() as session, pytest.raises(ValueError, match="cloud_user_id"):
+        rows.fetch(session, window(), ("unmapped_username",), ("product_pool_id",))
 
 
 def test_a_name_holding_the_separator_falls_back_to_rows(

@@ -6,7 +6,6 @@ already running up to now. Times become UTC epoch seconds here, so that
 all the arithmetic after this is numpy over whole columns.
 """
 
-import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -16,6 +15,7 @@ import numpy as np
 from sqlalchemy import (
     BigInteger,
     ColumnElement,
+    LargeBinary,
     Select,
     String,
     case,
@@ -53,13 +53,16 @@ def constant(value: str | int) -> Any:
 
 
 # Text a report can ask for beyond the columns themselves: the host user
-# only where no cloud user is known, which costs next to nothing to fetch
-# when, as the usage engine ensures, nearly every session has one.
+# only where no cloud user is known ('' elsewhere). Asked for beside the
+# cloud_user_id id, whose nulls say which sessions have one, so that a
+# packed fetch sends only those few names.
 COMPUTED = {
     "unmapped_username": case(
         (UsageSession.cloud_user_id.is_(None), UsageSession.username), else_=constant("")
     ),
 }
+# Computed text that is '' but where the id named is null.
+SPARSE = {"unmapped_username": "cloud_user_id"}
 
 
 @dataclass(frozen=True)
@@ -147,6 +150,9 @@ def fetch(
     A report reads most of the table, and SQLite scanning it beats any
     index it could pick for a filter; `few` says that `where` picks a few
     sessions by an index instead."""
+    for name in text:
+        if name in SPARSE and SPARSE[name] not in ids:
+            raise ValueError(f"{name} is fetched with the {SPARSE[name]} id")
     dialect = session.get_bind().dialect.name
     start = moments(UsageSession.started_at, report.now, dialect)
     end = moments(UsageSession.ended_at, report.now, dialect)
@@ -163,7 +169,7 @@ def fetch(
     if not few:
         query = query.with_hint(UsageSession, "NOT INDEXED", "sqlite")
     if dialect in ("sqlite", "postgresql"):
-        packed = _packed(session, query, len(text), len(ids), dialect)
+        packed = _packed(session, query, text, ids, dialect)
         if packed is not None:
             return _arrays(packed, report, text, ids, packed=True)
     # Straight from the driver's cursor: every column is already of the
@@ -180,26 +186,43 @@ UNIT = "\x1f"
 STAMP = 26
 
 
+@dataclass(frozen=True)
+class Sparse:
+    """A packed text column sent only where `present`, '' elsewhere."""
+
+    names: list[str]
+    present: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.present)
+
+
 def _packed(
-    session: Session, query: Select[Any], texts: int, ids: int, dialect: str
+    session: Session, query: Select[Any], text: tuple[str, ...], ids: tuple[str, ...], dialect: str
 ) -> list[Any] | None:
     """The rows as whole columns: each column aggregated into one value.
 
     Building a Python tuple and an object per cell is most of what a
     million-row fetch costs; one value per column costs a fraction of
     that and numpy reads it at once. SQLite joins each column into a
-    text (times at fixed width, numbers with commas). PostgreSQL sends
-    its times and numbers as arrays in binary form, which no one has to
-    format or parse, and joins texts. The aggregates of one select see
-    the rows in the same order, so the columns stay parallel. None where
-    a column does not come apart cleanly (a time not stored at full
-    width, the separator inside a name): the caller then fetches rows.
+    text (times at fixed width, numbers with commas). PostgreSQL joins
+    the binary form of each time and number (8 bytes, big-endian), which
+    no one has to format or parse, and joins texts. A sparse text
+    (SPARSE) joins only the rows that have one. The aggregates of one
+    select see the rows in the same order, so the columns stay parallel.
+    None where a column does not come apart cleanly (a time not stored
+    at full width, the separator inside a name): the caller then
+    fetches rows.
     """
     found = query.subquery()
     cells = list(found.c)
-    kinds = ["time"] * 2 + ["text"] * texts + ["number"] * ids
+    id_cell = {name: cells[2 + len(text) + index] for index, name in enumerate(ids)}
     packs = [func.count()]
-    packs += [_whole(cell, dialect, kind) for cell, kind in zip(cells, kinds, strict=True)]
+    packs += [_whole(cell, dialect, "time") for cell in cells[:2]]
+    for name, cell in zip(text, cells[2 : 2 + len(text)], strict=True):
+        whole = _whole(cell, dialect, "text")
+        packs.append(whole.filter(id_cell[SPARSE[name]] == -1) if name in SPARSE else whole)
+    packs += [_whole(cell, dialect, "number") for cell in cells[2 + len(text) :]]
     statement = select(*packs).select_from(found)
     if dialect == "postgresql":
         statement = statement.execution_options(**{BINARY_RESULT: True})
@@ -207,11 +230,13 @@ def _packed(
     count, *packed = result.cursor.fetchone() or (0,)
     result.close()
     if not count:
-        return [np.zeros(0), np.zeros(0)] + [[]] * texts + [np.zeros(0, np.int64)] * ids
+        return [np.zeros(0), np.zeros(0)] + [[]] * len(text) + [np.zeros(0, np.int64)] * len(ids)
     unpack = _unpacked_sqlite if dialect == "sqlite" else _unpacked_postgresql
     columns: list[Any] = [unpack(times, count, "time") for times in packed[:2]]
-    columns += [names.split(UNIT) for names in packed[2 : 2 + texts]]
-    columns += [unpack(numbers, count, "number") for numbers in packed[2 + texts :]]
+    numbers = [unpack(values, count, "number") for values in packed[2 + len(text) :]]
+    for name, names in zip(text, packed[2 : 2 + len(text)], strict=True):
+        columns.append(_split(names, name, dict(zip(ids, numbers, strict=True))))
+    columns += numbers
     if any(column is None or len(column) != count for column in columns):
         return None
     return columns
@@ -224,7 +249,24 @@ def _whole(cell: Any, dialect: str, kind: str) -> Any:
         return func.group_concat(cell, constant(separator))
     if kind == "text":
         return func.string_agg(cast(cell, String), constant(UNIT))
-    return func.array_send(func.array_agg(cell))
+    if kind == "time":
+        binary = func.timestamptz_send(cell)
+    else:
+        binary = func.int8send(cast(cell, BigInteger))
+    return func.string_agg(binary, literal_column("''::bytea", LargeBinary))
+
+
+def _split(names: str | None, name: str, numbers: dict[str, Any]) -> Any:
+    """A packed text column's values: a list, or Sparse for a sparse one
+    (None where its names do not match the rows that should have one)."""
+    if name not in SPARSE:
+        return (names or "").split(UNIT)
+    present = numbers[SPARSE[name]]
+    if present is None:
+        return None
+    present = present == -1
+    found = names.split(UNIT) if names is not None else []
+    return Sparse(found, present) if len(found) == int(present.sum()) else None
 
 
 def _unpacked_sqlite(packed: str, count: int, kind: str) -> np.ndarray | None:
@@ -237,22 +279,15 @@ def _unpacked_sqlite(packed: str, count: int, kind: str) -> np.ndarray | None:
     return raw.astype("datetime64[us]").astype(np.int64) / 1e6
 
 
-# PostgreSQL's binary form of an array: its dimensions, whether it holds
-# a null and its element type, each dimension's size and lower bound,
-# then each element's length and value, all big-endian.
-ARRAY_HEAD = struct.Struct(">iiiii")
-ELEMENTS = {20: ">i8", 23: ">i4", 21: ">i2", 1184: ">i8"}
 # PostgreSQL counts a time in microseconds from 2000-01-01 UTC.
 POSTGRES_EPOCH_MICROS = 946_684_800 * 1_000_000
 
 
 def _unpacked_postgresql(packed: bytes, count: int, kind: str) -> np.ndarray | None:
-    """Epoch seconds or numbers from an array in PostgreSQL's binary form."""
-    dimensions, has_null, element, size, _ = ARRAY_HEAD.unpack_from(packed)
-    if dimensions != 1 or has_null or element not in ELEMENTS or size != count:
+    """Epoch seconds or numbers from PostgreSQL's binary forms, joined."""
+    if len(packed) != 8 * count:
         return None
-    cell = np.dtype([("length", ">i4"), ("value", ELEMENTS[element])])
-    values = np.frombuffer(packed, cell, count, ARRAY_HEAD.size)["value"].astype(np.int64)
+    values = np.frombuffer(packed, ">i8").astype(np.int64)
     if kind == "number":
         return values
     return (values + POSTGRES_EPOCH_MICROS) / 1e6
@@ -295,11 +330,22 @@ def _coded(values: Any, count: int) -> tuple[np.ndarray, np.ndarray]:
     """The distinct texts, sorted, and each value's position among them:
     numpy's unique, by a dictionary, as sorting a million strings costs
     far more than hashing them when there are only thousands distinct."""
+    if isinstance(values, Sparse):
+        return _coded_sparse(values)
     distinct = sorted(dict.fromkeys(values))
     rank = {value: position for position, value in enumerate(distinct)}
     return np.array(distinct, dtype=str), np.fromiter(
         map(rank.__getitem__, values), np.int64, count
     )
+
+
+def _coded_sparse(values: Sparse) -> tuple[np.ndarray, np.ndarray]:
+    """As _coded, where every value not sent is ''."""
+    distinct = sorted({*values.names, *([""] if not values.present.all() else [])})
+    rank = {value: position for position, value in enumerate(distinct)}
+    codes = np.full(len(values), rank.get("", 0), dtype=np.int64)
+    codes[values.present] = np.fromiter(map(rank.__getitem__, values.names), np.int64)
+    return np.array(distinct, dtype=str), codes
 
 
 def _numbers(values: Any, count: int) -> np.ndarray:
