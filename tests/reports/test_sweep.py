@@ -8,6 +8,7 @@ figures worked out here.
 import numpy as np
 import pytest
 
+from seatmeter.server.reports import sweep
 from seatmeter.server.reports.sweep import Intervals, combine, dense, levels, union
 
 # A moment in 2023, and a shift that makes times finer than a microsecond.
@@ -69,6 +70,29 @@ def test_a_span_too_wide_to_pack_still_merges() -> None:
     merged = union(group, start, end)
     assert merged.group.tolist() == [0, 9_999]
     assert merged.end.tolist() == [1.0, 9.5e10]
+
+
+def test_an_interval_inside_a_long_one_does_not_end_it() -> None:
+    # The second ends before the first: the merged one runs to the first's end.
+    group = np.array([3, 3, 3, 5])
+    start = T0 + np.array([0.0, 1, 50, 2])
+    end = T0 + np.array([60.0, 2, 55, 3])
+    merged = union(group, start, end)
+    assert merged.group.tolist() == [3, 5]
+    assert (merged.start - T0).tolist() == [0, 2]
+    assert (merged.end - T0).tolist() == [60, 3]
+
+
+def test_merging_by_sorted_starts_agrees_with_the_event_sweep() -> None:
+    rng = np.random.default_rng(7)
+    group = rng.integers(0, 40, 5_000)
+    start = T0 + rng.integers(0, 100_000, 5_000).astype(np.float64)
+    end = start + rng.integers(0, 3_000, 5_000)
+    by_starts = union(group, start, end)
+    by_events = sweep._union_by_events(group, start, end)
+    assert 0 < len(by_starts.group) < 5_000
+    for name in ("group", "start", "end"):
+        assert getattr(by_starts, name).tolist() == getattr(by_events, name).tolist()
 
 
 @pytest.mark.parametrize(
