@@ -80,6 +80,16 @@ class Rows:
     def __len__(self) -> int:
         return len(self.start)
 
+    def only(self, kept: np.ndarray) -> "Rows":
+        """The rows where `kept` is true."""
+        return Rows(
+            start=self.start[kept],
+            end=self.end[kept],
+            codes={name: code[kept] for name, code in self.codes.items()},
+            labels=self.labels,
+            ids={name: value[kept] for name, value in self.ids.items()},
+        )
+
 
 def moments(column: Any, now: datetime, dialect: str) -> ColumnElement[Any]:
     """A timestamp column, now where null, as the database gives it
@@ -315,15 +325,11 @@ def _arrays(
         name: _numbers(columns[offset], count)
         for offset, name in enumerate(ids, start=2 + len(text))
     }
-    # A session that began after now or ended before since has no length.
+    rows = Rows(start=start, end=end, codes=codes, labels=labels, ids=numbers)
+    # A session that began after now or ended before since has no length;
+    # mostly there is none, and then nothing is copied.
     kept = end > start
-    return Rows(
-        start=start[kept],
-        end=end[kept],
-        codes={name: value[kept] for name, value in codes.items()},
-        labels=labels,
-        ids={name: value[kept] for name, value in numbers.items()},
-    )
+    return rows if kept.all() else rows.only(kept)
 
 
 def _coded(values: Any, count: int) -> tuple[np.ndarray, np.ndarray]:

@@ -78,13 +78,17 @@ def union(group: np.ndarray, start: np.ndarray, end: np.ndarray) -> Intervals:
         return _union_by_events(group, start, end)
     starts, ends, shift = shifted
     order = np.argsort(starts)
-    starts, reach, group = starts[order], np.maximum.accumulate(ends[order]), group[order]
+    starts, reach = starts[order], np.maximum.accumulate(ends[order])
     opens = np.ones(len(starts), dtype=bool)
     opens[1:] = starts[1:] > reach[:-1]
     first = np.flatnonzero(opens)
     last = np.append(first[1:], len(starts)) - 1
-    back = shift[order][first]
-    return Intervals(group[first], (starts[first] - back) / 1e6, (reach[last] - back) / 1e6)
+    # Group and shift only of the intervals that open a merged one.
+    opener = order[first]
+    back = shift[opener]
+    return Intervals(
+        np.asarray(group)[opener], (starts[first] - back) / 1e6, (reach[last] - back) / 1e6
+    )
 
 
 def _shifted(
