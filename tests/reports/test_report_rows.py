@@ -5,7 +5,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 import pytest
-from scenario import NOW, SINCE, TZ, world
+from scenario import NOW, SINCE, TZ, march, world
 from sqlalchemy import update
 
 from seatmeter.server.db import Database
@@ -71,6 +71,36 @@ def test_a_name_holding_the_separator_falls_back_to_rows(
     assert odd in after.labels["username"].tolist()
     assert len(after) == len(before)
     assert sorted(after.start.tolist()) == sorted(before.start.tolist())
+
+
+@pytest.mark.parametrize("packed", [True, False], ids=["packed", "rows"])
+def test_a_session_of_no_length_is_left_out_of_every_column(
+    database: Database, world: dict[str, int], monkeypatch: pytest.MonkeyPatch, packed: bool
+) -> None:
+    if not packed:
+        monkeypatch.setattr(rows, "_packed", lambda *args: None)
+    before = fetched(database)
+    # Started and stopped in the same second, inside the report: fetched,
+    # then dropped with its texts and ids, so the columns stay parallel.
+    with database.writing() as session:
+        session.add(
+            UsageSession(
+                external_id="blink",
+                hostname="H1",
+                username="CORP\\alice",
+                application="Revit",
+                version="2026",
+                source="import",
+                started_at=march((29, 9)),
+                ended_at=march((29, 9)),
+                product_pool_id=world["ACAD"],
+                cloud_user_id=world["erin"],
+            )
+        )
+    after = fetched(database)
+
+    assert len(after) == len(before)
+    same(after, before)
 
 
 def test_a_constant_written_into_the_statement_cannot_hold_a_quote() -> None:
