@@ -81,7 +81,10 @@ class Rows:
         return len(self.start)
 
     def only(self, kept: np.ndarray) -> "Rows":
-        """The rows where `kept` is true."""
+        """The rows where `kept` is true. Mostly it is true everywhere,
+        and then these rows are kept as they are rather than copied."""
+        if kept.all():
+            return self
         return Rows(
             start=self.start[kept],
             end=self.end[kept],
@@ -326,10 +329,8 @@ def _arrays(
         for offset, name in enumerate(ids, start=2 + len(text))
     }
     rows = Rows(start=start, end=end, codes=codes, labels=labels, ids=numbers)
-    # A session that began after now or ended before since has no length;
-    # mostly there is none, and then nothing is copied.
-    kept = end > start
-    return rows if kept.all() else rows.only(kept)
+    # A session that began after now or ended before since has no length.
+    return rows.only(end > start)
 
 
 def _coded(values: Any, count: int) -> tuple[np.ndarray, np.ndarray]:

@@ -86,9 +86,7 @@ def union(group: np.ndarray, start: np.ndarray, end: np.ndarray) -> Intervals:
     # Group and shift only of the intervals that open a merged one.
     opener = order[first]
     back = shift[opener]
-    return Intervals(
-        np.asarray(group)[opener], (starts[first] - back) / 1e6, (reach[last] - back) / 1e6
-    )
+    return Intervals(group[opener], (starts[first] - back) / 1e6, (reach[last] - back) / 1e6)
 
 
 def _shifted(

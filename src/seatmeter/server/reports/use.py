@@ -51,9 +51,7 @@ class SeatRows:
 def seat_rows(rows: Rows) -> SeatRows:
     """Only the sessions attributed to a pool, keyed by pool."""
     attributed = rows.ids["product_pool_id"] >= 0
-    # As seat_sessions fetches them, every row is: copying each column
-    # only to keep all of it costs more than a sweep of it.
-    kept = rows if attributed.all() else rows.only(attributed)
+    kept = rows.only(attributed)
     pool_ids, pool = dense(kept.ids["product_pool_id"])
     # The usage engine names a cloud user on every attributed session; a
     # row without one still counts, as its host user.
